@@ -1,0 +1,1 @@
+"""Runtime pieces every service shares: logging, Kafka adapters, the outbound address guard."""

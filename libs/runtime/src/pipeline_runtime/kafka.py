@@ -1,0 +1,145 @@
+"""confluent-kafka adapters for asyncio: a producer whose sends are awaitable, a consumer off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Kafka connection, shared names for every service (KAFKA_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+
+
+class DeliveryFailed(Exception):
+    """The broker did not acknowledge a produced message."""
+
+
+class AsyncProducer:
+    """An idempotent producer; `send` resolves once the broker has acknowledged the message.
+
+    The classic Producer is used (not confluent_kafka.aio) because it reports deliveries as
+    soon as they happen; a background thread polls it and resolves asyncio futures.
+    """
+
+    def __init__(self, bootstrap_servers: str, **config: Any) -> None:
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                # no compression: events are small, and every reader (aiokafka in Faust too) can read them
+                "compression.type": "none",
+                "message.timeout.ms": 120_000,
+                **config,
+            }
+        )
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll_forever(self) -> None:
+        while not self._stopping.is_set():
+            self._producer.poll(0.1)
+
+    def send_nowait(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> asyncio.Future[Message]:
+        """Queue a message; the returned future resolves on the broker's acknowledgement."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            loop.call_soon_threadsafe(_settle, future, err, msg)
+
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
+                )
+                return future
+            except BufferError:  # local queue full: let the poll thread drain it
+                self._producer.poll(0.05)
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> Message:
+        return await self.send_nowait(topic, key, value)
+
+    def has_broker(self, timeout: float = 2.0) -> bool:
+        """Blocking metadata request: is at least one broker reachable?"""
+        return bool(self._producer.list_topics(timeout=timeout).brokers)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.flush(timeout)
+        self._stopping.set()
+        self._poller.join(timeout=2)
+
+
+def _settle(future: asyncio.Future[Message], err: KafkaError | None, msg: Message) -> None:
+    if future.done():
+        return
+    if err is not None:
+        future.set_exception(DeliveryFailed(str(err)))
+    else:
+        future.set_result(msg)
+
+
+class AsyncConsumer:
+    """A manually committed group consumer whose blocking calls run on one dedicated thread."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str, topics: list[str], **config: Any) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+                **config,
+            }
+        )
+        self._topics = topics
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{group_id}")
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    async def start(self) -> None:
+        await self._call(self._consumer.subscribe, self._topics)
+
+    async def consume(self, max_messages: int, timeout: float) -> list[Message]:
+        """Up to `max_messages` messages; errors other than partition EOF raise."""
+        messages = await self._call(self._consumer.consume, max_messages, timeout)
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF and err.fatal():
+                raise KafkaException(err)
+        return good
+
+    async def commit(self, offsets: list[TopicPartition]) -> None:
+        if offsets:
+            await self._call(self._consumer.commit, offsets=offsets, asynchronous=False)
+
+    async def close(self) -> None:
+        await self._call(self._consumer.close)
+        self._thread.shutdown(wait=True)
+
+
+def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """The offsets to commit after every one of `messages` is processed: last + 1 per partition."""
+    highest: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        key = (msg.topic(), msg.partition())
+        highest[key] = max(highest.get(key, -1), msg.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]

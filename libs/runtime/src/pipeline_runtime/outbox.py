@@ -1,0 +1,86 @@
+"""The transactional outbox relay: rows committed with business data are published to Kafka.
+
+A producer writes its events into the `outbox` table in the same transaction as the facts
+they announce, so an accepted fact is never without its event, even if Kafka is down. This
+relay publishes rows in id order and deletes them only after the broker acknowledged them,
+inside one transaction that holds their row locks (SKIP LOCKED lets several relays share
+the table). A crash between acknowledgement and delete republishes a row: consumers
+deduplicate on the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+
+from .kafka import AsyncProducer
+
+log = structlog.get_logger(__name__)
+
+_CLAIM = (
+    "SELECT id, topic, key, value FROM outbox WHERE topic = ANY($1::text[])"
+    " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AsyncProducer,
+        topics: Sequence[str],
+        *,
+        batch_size: int = 2000,
+        idle_seconds: float = 0.5,
+        retry_seconds: float = 2.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._topics = list(topics)
+        self._batch_size = batch_size
+        self._idle = idle_seconds
+        self._retry = retry_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that added outbox rows, so they go out without waiting."""
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, self._topics, self._batch_size)
+            if not rows:
+                return 0
+            futures = [self._producer.send_nowait(r["topic"], r["key"], r["value"]) for r in rows]
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        """Relay forever; errors (Kafka or PostgreSQL away) are logged and retried."""
+        while True:
+            try:
+                count = await self.publish_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep relaying whatever failed
+                log.warning("outbox.publish_failed", error=str(exc), topics=self._topics)
+                await asyncio.sleep(self._retry)
+                continue
+            if count:
+                log.debug("outbox.published", count=count)
+            if count < self._batch_size:
+                await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self._idle)
+        except TimeoutError:
+            pass
