@@ -1,0 +1,1 @@
+"""Local stack without Docker: Kafka, PostgreSQL, migrations, topics and the services as processes."""

@@ -1,0 +1,80 @@
+"""python -m devstack [--profile dev|test] COMMAND: the local stack without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from . import demo, kafka, postgres, procs, services
+from .migrate import apply_migrations
+from .profiles import PROFILES, Profile
+
+
+def infra_up(profile: Profile) -> None:
+    postgres.start(profile)
+    applied = asyncio.run(apply_migrations(profile.database_url))
+    print(f"postgres ready at {profile.database_url} (migrations applied now: {applied or 'none'})")
+    kafka.start(profile)
+    print(f"kafka ready at {profile.bootstrap_servers}")
+
+
+def infra_down(profile: Profile) -> None:
+    kafka.stop(profile)
+    postgres.stop(profile)
+
+
+def down(profile: Profile) -> None:
+    services.stop_all(profile)
+    for name in procs.running(profile.run_dir):  # anything else this stack started
+        procs.stop(profile.run_dir, name)
+    infra_down(profile)
+    print(f"stopped the {profile.name} stack")
+
+
+def print_env(profile: Profile) -> None:
+    for key, value in profile.service_env().items():
+        print(f"export {key}={value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    parser.add_argument(
+        "command",
+        choices=[
+            "up",
+            "down",
+            "infra-up",
+            "infra-down",
+            "services-up",
+            "services-down",
+            "status",
+            "env",
+            "demo",
+            "migrate",
+        ],
+    )
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    actions = {
+        "infra-up": lambda: infra_up(profile),
+        "infra-down": lambda: infra_down(profile),
+        "services-up": lambda: services.start_all(profile),
+        "services-down": lambda: services.stop_all(profile),
+        "up": lambda: (infra_up(profile), services.start_all(profile), demo.run(profile)),
+        "down": lambda: down(profile),
+        "status": lambda: print(procs.running(profile.run_dir) or "nothing running"),
+        "env": lambda: print_env(profile),
+        "demo": lambda: demo.run(profile),
+        "migrate": lambda: print(asyncio.run(apply_migrations(profile.database_url))),
+    }
+    try:
+        actions[args.command]()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""A PostgreSQL server of the project's own, from Debian's packages, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import asyncpg
+
+from .profiles import Profile
+from .system import apt_install
+
+READY_TIMEOUT = 60.0
+
+
+def bin_dir() -> Path:
+    """The newest installed server's binaries, installing Debian's package if none is."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
+    if not found:
+        apt_install("postgresql")
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
+    return Path(found[-1]).parent
+
+
+def _version_key(path: str) -> int:
+    return int(Path(path).parts[-3])
+
+
+def data_dir(profile: Profile) -> Path:
+    return profile.run_dir / "pg"
+
+
+def _as_postgres(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a server binary as the `postgres` user (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return subprocess.run(argv, check=True, **kwargs)  # noqa: S603
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, **kwargs)  # noqa: S603
+
+
+def init(profile: Profile) -> None:
+    data = data_dir(profile)
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    _as_postgres(
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def server_options(profile: Profile) -> str:
+    opts = [
+        f"-p {profile.postgres_port}",
+        "-c listen_addresses=127.0.0.1",
+        f"-k {data_dir(profile)}",
+        "-c max_connections=200",
+        "-c shared_buffers=128MB",
+    ]
+    if not profile.fsync:  # the test stack trades crash safety of the host for speed
+        opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+    return " ".join(opts)
+
+
+def is_running(profile: Profile) -> bool:
+    pid_path = data_dir(profile) / "postmaster.pid"
+    if not pid_path.exists():
+        return False
+    pid = int(pid_path.read_text().split()[0])
+    return Path(f"/proc/{pid}").exists()
+
+
+def start(profile: Profile) -> None:
+    """Start the server unless DATABASE_URL names one; then wait and create the database."""
+    if profile.external_database is None:
+        init(profile)
+        if not is_running(profile):
+            log = profile.run_dir / "logs" / "postgres.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.touch()
+            if os.geteuid() == 0:
+                shutil.chown(log, "postgres", "postgres")
+            _as_postgres(
+                [
+                    str(bin_dir() / "pg_ctl"),
+                    "-D",
+                    str(data_dir(profile)),
+                    "-l",
+                    str(log),
+                    "-o",
+                    server_options(profile),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        asyncio.run(create_database(profile.database_url))
+    asyncio.run(wait_ready(profile.database_url))
+
+
+def stop(profile: Profile, mode: str = "fast") -> None:
+    if profile.external_database is None and is_running(profile):
+        _as_postgres(
+            [str(bin_dir() / "pg_ctl"), "-D", str(data_dir(profile)), "-m", mode, "-w", "-t", "60", "stop"],
+            stdout=subprocess.DEVNULL,
+        )
+
+
+async def wait_ready(dsn: str, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=3)
+            await conn.close()
+            return
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL not ready after {timeout:.0f}s: {exc}") from exc
+            await asyncio.sleep(0.3)
+
+
+async def create_database(dsn: str) -> None:
+    """Create the database named in `dsn` if it does not exist (connecting to `postgres`)."""
+    base, _, name = dsn.rpartition("/")
+    await wait_ready(f"{base}/postgres")
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(dsn: str) -> None:
+    base, _, name = dsn.rpartition("/")
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

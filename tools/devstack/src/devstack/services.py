@@ -1,0 +1,71 @@
+"""The pipeline's own processes: what to run for each, and start/stop them as a group."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from . import procs
+from .profiles import REPO_ROOT, Profile
+
+COMPRESSOR_MEMBERS = 2
+
+
+def commands(profile: Profile) -> dict[str, list[str]]:
+    py = sys.executable
+    table = {"ingest": [py, "-m", "ingest"]}
+    for n in range(1, COMPRESSOR_MEMBERS + 1):
+        table[f"compressor-{n}"] = [py, "-m", "compressor"]
+    table["tracker-worker"] = [py, "-m", "tracker", "worker"]
+    table["tracker-api"] = [py, "-m", "tracker", "api"]
+    table["notifier"] = [py, "-m", "notifier"]
+    return table
+
+
+def health_urls(profile: Profile) -> dict[str, str]:
+    return {
+        "ingest": f"http://127.0.0.1:{profile.ingest_port}/healthz",
+        "tracker-api": f"http://127.0.0.1:{profile.tracker_port}/healthz",
+        "notifier": f"http://127.0.0.1:{profile.notifier_port}/healthz",
+    }
+
+
+def start_one(profile: Profile, name: str, extra_env: dict[str, str] | None = None) -> int:
+    env = {**profile.service_env(), "SERVICE_INSTANCE": name, **(extra_env or {})}
+    return procs.start(profile.run_dir, name, commands(profile)[name], env, REPO_ROOT)
+
+
+def start_all(profile: Profile, extra_env: dict[str, str] | None = None) -> None:
+    profile.media_dir.mkdir(parents=True, exist_ok=True)
+    for name in commands(profile):
+        start_one(profile, name, extra_env)
+    wait_healthy(profile)
+
+
+def wait_healthy(profile: Profile, timeout: float = 60.0) -> None:
+    """Wait until every HTTP service answers /healthz and every process is alive (bounded)."""
+    deadline = time.monotonic() + timeout
+    pending = dict(health_urls(profile))
+    while pending and time.monotonic() < deadline:
+        for name, url in list(pending.items()):
+            if procs.read_pid(profile.run_dir, name) is None:
+                raise RuntimeError(f"{name} exited; see {profile.run_dir / 'logs' / (name + '.log')}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+                    if resp.status == 200:
+                        del pending[name]
+            except (urllib.error.URLError, OSError):
+                pass
+        time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+    dead = [n for n in commands(profile) if procs.read_pid(profile.run_dir, n) is None]
+    if dead:
+        raise RuntimeError(f"exited during start-up: {', '.join(dead)}")
+
+
+def stop_all(profile: Profile) -> None:
+    for name in reversed(list(commands(profile))):
+        procs.stop(profile.run_dir, name, grace=15.0)
