@@ -1,0 +1,37 @@
+"""Configuration of the ingest service (INGEST_*, plus KAFKA_*, LOG_* and DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pipeline_runtime.kafka import KafkaSettings
+from pipeline_runtime.logconfig import LogSettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the ingest service."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8000, description="Port of the HTTP server.")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", description="Absolute base URL clients reach this service at."
+    )
+    status_base_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="Absolute base URL of the tracker API, used in status_url and output_csv_url.",
+    )
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55432/imgpipe",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL DSN (shared name, no prefix).",
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, description="Uploads above this size get 413.")
+    max_rows: int = Field(100_000, description="Most data rows accepted in one CSV.")
+    max_errors: int = Field(100, description="Most validation errors listed in one 422 answer.")
+    default_quality: int = Field(50, ge=1, le=95, description="JPEG quality when none is given.")
+    relay_batch_size: int = Field(2000, description="Outbox rows published per relay transaction.")
+    relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    log: LogSettings = Field(default_factory=LogSettings)

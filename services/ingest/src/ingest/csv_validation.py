@@ -1,0 +1,386 @@
+"""Validate an uploaded product CSV into products and image URLs, collecting every row error."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+SERIAL_COLUMN = "S. No."
+NAME_COLUMN = "Product Name"
+URLS_COLUMN = "Input Image Urls"
+REQUIRED_COLUMNS = (SERIAL_COLUMN, NAME_COLUMN, URLS_COLUMN)
+
+MAX_URL_LENGTH = 2048
+MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+MORE_ERRORS_OMITTED = "... more errors omitted"
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_QUOTED_URL_LIMIT = 80
+_EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
+_COLUMN_ALIASES = {
+    "sno": SERIAL_COLUMN,
+    "srno": SERIAL_COLUMN,
+    "serialno": SERIAL_COLUMN,
+    "serialnumber": SERIAL_COLUMN,
+    "productname": NAME_COLUMN,
+    "inputimageurls": URLS_COLUMN,
+    "inputurls": URLS_COLUMN,
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the upload; row is the physical line where the record starts (header = 1)."""
+
+    row: int
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Product:
+    """One valid product row with its image URLs in file order."""
+
+    row: int
+    serial_number: int
+    name: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    """Every product of an upload that passed validation."""
+
+    products: tuple[Product, ...]
+
+    @property
+    def total_images(self) -> int:
+        return sum(len(product.urls) for product in self.products)
+
+
+class CsvValidationError(Exception):
+    """The upload was rejected; ``errors`` lists every problem found (up to the cap)."""
+
+    def __init__(self, errors: list[RowError]):
+        self.errors = list(errors)
+        first = self.errors[0] if self.errors else None
+        summary = f"row {first.row}: {first.message}" if first else "invalid CSV"
+        super().__init__(f"{len(self.errors)} CSV error(s); first at {summary}")
+
+
+class _MalformedCsv(Exception):
+    """The csv module could not read the record starting at ``line``."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each required column sits in the header."""
+
+    serial_index: int
+    name_index: int
+    urls_index: int
+    width: int
+
+    @property
+    def urls_column_is_last(self) -> bool:
+        return self.urls_index == self.width - 1
+
+
+class _ErrorLog:
+    """Collects row errors until the cap, then records that more were omitted."""
+
+    def __init__(self, max_errors: int):
+        self.errors: list[RowError] = []
+        self.max_errors = max_errors
+        self.is_full = False
+
+    def add(self, row: int, column: str, message: str) -> None:
+        if self.is_full:
+            return
+        if len(self.errors) >= self.max_errors:
+            self.errors.append(RowError(row, "", MORE_ERRORS_OMITTED))
+            self.is_full = True
+            return
+        self.errors.append(RowError(row, column, message))
+
+
+def parse_upload(data: bytes, *, max_rows: int = 100_000, max_errors: int = 100) -> ValidatedUpload:
+    """Parse and validate a product CSV, raising CsvValidationError listing every bad row."""
+    if max_rows < 1 or max_errors < 1:
+        raise ValueError("max_rows and max_errors must be at least 1")
+    records = read_numbered_records(decode_upload(data))
+    header_line, layout = read_header(records)
+    log = _ErrorLog(max_errors)
+    products = read_products(records, layout, max_rows, log)
+    if log.errors:
+        raise CsvValidationError(log.errors)
+    if not products:
+        raise file_error(header_line, "the file has a header but no product rows")
+    return ValidatedUpload(tuple(products))
+
+
+def file_error(row: int, message: str) -> CsvValidationError:
+    return CsvValidationError([RowError(row, "", message)])
+
+
+def decode_upload(data: bytes) -> str:
+    """Decode UTF-8 (with or without BOM), naming the line of the first invalid byte."""
+    body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        message = f"the file is not valid UTF-8 (first invalid byte on line {line}); save as UTF-8"
+        raise CsvValidationError([RowError(line, "", message)]) from None
+
+
+def read_numbered_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (starting physical line, trimmed cells) for every non-blank CSV record."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    previous_end = 0
+    try:
+        for fields in reader:
+            start = previous_end + 1
+            previous_end = reader.line_num
+            cells = [field.strip() for field in fields]
+            if any(cells):
+                yield start, cells
+    except csv.Error as exc:
+        raise _MalformedCsv(previous_end + 1, str(exc)) from None
+
+
+def read_header(records: Iterator[tuple[int, list[str]]]) -> tuple[int, _Layout]:
+    """Consume the header record and locate the required columns, or raise."""
+    try:
+        line, cells = next(records)
+    except StopIteration:
+        raise file_error(1, f"the file is empty; expected a header row: {_EXPECTED_HEADER}") from None
+    except _MalformedCsv as exc:
+        raise file_error(exc.line, f"malformed CSV: {exc.reason}") from None
+    while cells and not cells[-1]:
+        cells.pop()
+    return line, layout_from_header(line, cells)
+
+
+def layout_from_header(line: int, cells: list[str]) -> _Layout:
+    """Map header cells to canonical columns; unknown, duplicate or missing ones are errors."""
+    canonical = [_COLUMN_ALIASES.get(normalise_header(cell)) for cell in cells]
+    if not any(canonical):
+        raise file_error(line, f"a header row is required with columns: {_EXPECTED_HEADER}")
+    errors: list[RowError] = []
+    positions: dict[str, int] = {}
+    for index, (cell, column) in enumerate(zip(cells, canonical, strict=True)):
+        if column is None:
+            errors.append(RowError(line, cell, describe_unknown_header(cell, index)))
+        elif column in positions:
+            errors.append(RowError(line, column, f"duplicate column '{cell}' for {column}"))
+        else:
+            positions[column] = index
+    for column in REQUIRED_COLUMNS:
+        if column not in positions:
+            errors.append(RowError(line, column, f"missing required column '{column}'"))
+    if errors:
+        raise CsvValidationError(errors)
+    width = len(cells)
+    return _Layout(positions[SERIAL_COLUMN], positions[NAME_COLUMN], positions[URLS_COLUMN], width)
+
+
+def normalise_header(cell: str) -> str:
+    return "".join(char for char in cell.casefold() if char.isalnum())
+
+
+def describe_unknown_header(cell: str, index: int) -> str:
+    if not cell:
+        return f"column {index + 1} has an empty header; expected only: {_EXPECTED_HEADER}"
+    return f"unknown column '{cell}'; expected only: {_EXPECTED_HEADER}"
+
+
+def read_products(
+    records: Iterator[tuple[int, list[str]]], layout: _Layout, max_rows: int, log: _ErrorLog
+) -> list[Product]:
+    """Validate data records into products, logging errors until the cap or row limit."""
+    products: list[Product] = []
+    first_row_of_serial: dict[int, int] = {}
+    data_rows = 0
+    try:
+        for line, cells in records:
+            data_rows += 1
+            if data_rows > max_rows:
+                log.errors.append(RowError(line, "", f"too many rows: the limit is {max_rows}"))
+                break
+            product = validate_row(line, cells, layout, first_row_of_serial, log)
+            if log.is_full:
+                break
+            if product is not None and not log.errors:
+                products.append(product)
+    except _MalformedCsv as exc:
+        log.add(exc.line, "", f"malformed CSV: {exc.reason}")
+    return products
+
+
+def validate_row(
+    line: int,
+    cells: list[str],
+    layout: _Layout,
+    first_row_of_serial: dict[int, int],
+    log: _ErrorLog,
+) -> Product | None:
+    """Check one data record; return its Product, or None after logging its errors."""
+    if not row_shape_is_valid(line, cells, layout, log):
+        return None
+    errors_before = len(log.errors)
+    serial = read_serial_number(line, cells[layout.serial_index], first_row_of_serial, log)
+    name = cells[layout.name_index]
+    if not name:
+        log.add(line, NAME_COLUMN, "product name is empty")
+    urls = read_urls(line, url_cells_of(cells, layout), log)
+    if len(log.errors) != errors_before or serial is None:
+        return None
+    return Product(line, serial, name, urls)
+
+
+def row_shape_is_valid(line: int, cells: list[str], layout: _Layout, log: _ErrorLog) -> bool:
+    """A row needs every header column; extra fields may only be spilled-over URLs."""
+    if len(cells) < layout.width:
+        message = f"row has {len(cells)} fields but the header has {layout.width} columns"
+        log.add(line, "", message)
+        return False
+    if not layout.urls_column_is_last and any(cells[layout.width :]):
+        message = (
+            f"row has {len(cells)} fields but the header has {layout.width} columns; "
+            f"quote the {URLS_COLUMN} cell when it holds several URLs"
+        )
+        log.add(line, "", message)
+        return False
+    return True
+
+
+def url_cells_of(cells: list[str], layout: _Layout) -> list[str]:
+    """The URL cell plus any unquoted URLs that spilled into fields after it."""
+    if layout.urls_column_is_last:
+        return cells[layout.urls_index :]
+    return [cells[layout.urls_index]]
+
+
+def read_serial_number(
+    line: int, cell: str, first_row_of_serial: dict[int, int], log: _ErrorLog
+) -> int | None:
+    """Parse a non-negative integer serial number that no earlier row used."""
+    if not cell:
+        log.add(line, SERIAL_COLUMN, "serial number is empty")
+        return None
+    if not (cell.isascii() and cell.isdigit() and len(cell) <= MAX_SERIAL_DIGITS):
+        shown = quote_for_message(cell)
+        log.add(line, SERIAL_COLUMN, f"serial number must be a non-negative integer, got {shown}")
+        return None
+    serial = int(cell)
+    earlier_row = first_row_of_serial.setdefault(serial, line)
+    if earlier_row != line:
+        log.add(
+            line,
+            SERIAL_COLUMN,
+            f"duplicate serial number {serial} (first used on row {earlier_row})",
+        )
+        return None
+    return serial
+
+
+def read_urls(line: int, url_cells: list[str], log: _ErrorLog) -> tuple[str, ...]:
+    """Split comma-separated URLs across the URL cells, logging each invalid one."""
+    urls = tuple(filter(None, map(str.strip, ",".join(url_cells).split(","))))
+    if not urls:
+        log.add(line, URLS_COLUMN, "no image URL given")
+    for url in urls:
+        if is_plain_web_url(url):
+            continue
+        problem = describe_url_problem(url)
+        if problem is not None:
+            log.add(line, URLS_COLUMN, f"{problem}: {quote_url_for_message(url)}")
+    return urls
+
+
+def is_plain_web_url(url: str) -> bool:
+    """Fast path for the common case; False only means describe_url_problem must decide."""
+    if url.startswith("https://"):
+        host = url[8:].partition("/")[0]
+    elif url.startswith("http://"):
+        host = url[7:].partition("/")[0]
+    else:
+        return False
+    return (
+        len(url) <= MAX_URL_LENGTH
+        and host.replace(".", "").replace("-", "").isalnum()
+        and " " not in url
+        and url.isprintable()
+    )
+
+
+def describe_url_problem(url: str) -> str | None:
+    """Say what is wrong with an image URL (without quoting it), or None if it is acceptable."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"URL is longer than {MAX_URL_LENGTH} characters"
+    if " " in url or not url.isprintable():
+        return "URL must not contain whitespace or control characters"
+    scheme, separator, rest = url.partition("://")
+    if not separator or not scheme:
+        return "URL must be absolute (start with http:// or https://)"
+    if scheme.lower() not in ALLOWED_SCHEMES:
+        return "URL must use http or https"
+    return describe_authority_problem(url, authority_of(rest))
+
+
+def authority_of(after_scheme: str) -> str:
+    """The host[:port] part: everything before the first '/', '?' or '#'."""
+    end = len(after_scheme)
+    for separator in "/?#":
+        found = after_scheme.find(separator, 0, end)
+        if found != -1:
+            end = found
+    return after_scheme[:end]
+
+
+def describe_authority_problem(url: str, authority: str) -> str | None:
+    """Reject credentials, a missing host or a bad port; urlsplit only checks the rare cases."""
+    if "@" in authority:
+        return "URL must not contain credentials"
+    if not authority or authority.startswith(":"):
+        return "URL has no host"
+    if ":" not in authority and "[" not in authority and "]" not in authority:
+        return None
+    try:
+        parts = urlsplit(url)
+        has_host = bool(parts.hostname)
+        parts.port  # noqa: B018 - evaluated only to validate the port
+    except ValueError:
+        return "URL has an invalid host or port"
+    return None if has_host else "URL has no host"
+
+
+def quote_url_for_message(url: str) -> str:
+    """Quote a URL for an error message, with any user:password@ part masked."""
+    return quote_for_message(mask_credentials(url))
+
+
+def mask_credentials(url: str) -> str:
+    """Replace everything before the last '@' with '***' so no credential can leak."""
+    at = url.rfind("@")
+    if at == -1:
+        return url
+    scheme, separator, _ = url.partition("://")
+    prefix = scheme + separator if scheme.lower() in ALLOWED_SCHEMES else ""
+    return f"{prefix}***{url[at:]}"
+
+
+def quote_for_message(text: str) -> str:
+    if len(text) > _QUOTED_URL_LIMIT:
+        text = text[:_QUOTED_URL_LIMIT] + "..."
+    return f"'{text}'"

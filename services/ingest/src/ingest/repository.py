@@ -1,0 +1,96 @@
+"""PostgreSQL adapter: a request, its images and their outbox events, written in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from .uploads import UploadPlan
+
+
+@dataclass(frozen=True)
+class AcceptedRequest:
+    request_id: UUID
+    file_sha256: str
+    total_products: int
+    total_images: int
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different file."""
+
+
+class UploadRepository(Protocol):
+    async def find_by_idempotency_key(self, tenant_id: str, key: str) -> AcceptedRequest | None: ...
+    async def record(self, plan: UploadPlan) -> AcceptedRequest: ...
+
+
+class AsyncpgUploadRepository:
+    """Writes with COPY so that a 300,000-image upload commits in seconds."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find_by_idempotency_key(self, tenant_id: str, key: str) -> AcceptedRequest | None:
+        row = await self._pool.fetchrow(
+            "SELECT request_id, file_sha256, total_products, total_images FROM requests"
+            " WHERE tenant_id = $1 AND idempotency_key = $2",
+            tenant_id,
+            key,
+        )
+        return AcceptedRequest(**row) if row else None
+
+    async def record(self, plan: UploadPlan) -> AcceptedRequest:
+        """Insert everything or nothing; a concurrent twin with the same key wins the race."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._insert_request(conn, plan)
+                await self._copy_images(conn, plan)
+                await conn.copy_records_to_table(
+                    "outbox", records=plan.outbox_rows(), columns=["topic", "key", "value"]
+                )
+        except asyncpg.UniqueViolationError:
+            key = plan.options.idempotency_key
+            first = key and await self.find_by_idempotency_key(plan.options.tenant_id, key)
+            if not first:
+                raise
+            return first
+        return AcceptedRequest(plan.request_id, plan.file_sha256, plan.total_products, plan.total_images)
+
+    @staticmethod
+    async def _insert_request(conn: asyncpg.Connection, plan: UploadPlan) -> None:
+        opts = plan.options
+        await conn.execute(
+            "INSERT INTO requests (request_id, tenant_id, quality, webhook_url, idempotency_key,"
+            " file_sha256, total_products, total_images) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            plan.request_id,
+            opts.tenant_id,
+            opts.quality,
+            opts.webhook_url,
+            opts.idempotency_key,
+            plan.file_sha256,
+            plan.total_products,
+            plan.total_images,
+        )
+
+    @staticmethod
+    async def _copy_images(conn: asyncpg.Connection, plan: UploadPlan) -> None:
+        await conn.copy_records_to_table(
+            "images",
+            records=(
+                (i.image_id, plan.request_id, i.row, i.serial_number, i.product_name, i.position, i.input_url)
+                for i in plan.images
+            ),
+            columns=[
+                "image_id",
+                "request_id",
+                "row_number",
+                "serial_number",
+                "product_name",
+                "position",
+                "input_url",
+            ],
+        )
