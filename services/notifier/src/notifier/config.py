@@ -1,0 +1,40 @@
+"""Configuration of the notifier (NOTIFIER_*, plus KAFKA_*, LOG_*, DATABASE_URL, FETCH_ALLOWLIST)."""
+
+from __future__ import annotations
+
+from pipeline_runtime.kafka import KafkaSettings
+from pipeline_runtime.logconfig import LogSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the notifier."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8002, description="Port of the HTTP server.")
+    group_id: str = Field("notifier", description="Kafka consumer group.")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55432/imgpipe",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL DSN (shared name, no prefix).",
+    )
+    fetch_allowlist: str = Field(
+        "",
+        validation_alias="FETCH_ALLOWLIST",
+        description="Comma-separated CIDRs that webhook targets may be in although not public.",
+    )
+    signing_secret: SecretStr | None = Field(
+        None, description="`whsec_<base64>` secret signing per-request webhooks; random if unset."
+    )
+    retry_schedule: list[float] = Field(
+        [5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Seconds to wait before each retry (JSON list); its length + 1 is the attempt limit.",
+    )
+    request_timeout: float = Field(10.0, description="Seconds a subscriber has to answer.")
+    max_concurrent_deliveries: int = Field(32, description="Deliveries in flight at once.")
+    dispatch_idle_seconds: float = Field(0.5, description="Poll interval for due deliveries.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    log: LogSettings = Field(default_factory=LogSettings)

@@ -1,0 +1,66 @@
+"""Turning a request.completed event into webhook deliveries, and one delivery attempt."""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from pipeline_schemas import RequestCompleted
+
+from .delivery import judge
+from .repository import AsyncpgDeliveryRepository, Delivery
+from .sender import AiohttpWebhookSender
+
+log = structlog.get_logger(__name__)
+
+
+def webhook_body(event: RequestCompleted) -> bytes:
+    """The JSON a subscriber receives."""
+    return json.dumps(
+        {
+            "type": event.event_type,
+            "event_id": str(event.event_id),
+            "request_id": str(event.request_id),
+            "status": event.status,
+            "total_images": event.total_images,
+            "processed_images": event.processed_images,
+            "failed_images": event.failed_images,
+            "completed_at": event.completed_at.isoformat(),
+            "output_csv_url": event.output_csv_url,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def subscribers_of(event: RequestCompleted) -> list[str]:
+    return [event.webhook_url] if event.webhook_url else []
+
+
+async def handle_request_completed(event: RequestCompleted, repository: AsyncpgDeliveryRepository) -> None:
+    targets = subscribers_of(event)
+    if targets:
+        await repository.enqueue(event, webhook_body(event), targets)
+    log.info("deliveries.scheduled", subscribers=len(targets))
+
+
+async def attempt_delivery(
+    delivery: Delivery,
+    sender: AiohttpWebhookSender,
+    repository: AsyncpgDeliveryRepository,
+    secret: str,
+    schedule: list[float],
+) -> None:
+    """Send once and record the attempt with its verdict (delivered, retry later, or dead)."""
+    answer = await sender.send(delivery.target_url, secret, str(delivery.event_id), delivery.payload)
+    outcome = judge(answer.status_code, delivery.attempts + 1, schedule, answer.retry_after)
+    await repository.record_attempt(
+        delivery, answer.status_code, answer.error, answer.latency_ms, outcome.verdict.value, outcome.delay
+    )
+    log.info(
+        "webhook.attempted",
+        request_id=str(delivery.request_id),
+        attempt=delivery.attempts + 1,
+        status_code=answer.status_code,
+        error=answer.error,
+        verdict=outcome.verdict.value,
+    )

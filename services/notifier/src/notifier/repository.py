@@ -1,0 +1,92 @@
+"""PostgreSQL adapter of the notifier: the persisted delivery schedule and its attempt log."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+from pipeline_schemas import RequestCompleted
+
+_CLAIM_DUE = """
+UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2)
+ WHERE delivery_id IN (
+   SELECT delivery_id FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+ RETURNING delivery_id, event_id, request_id, target_url, payload, attempts"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: UUID
+    event_id: UUID
+    request_id: UUID
+    target_url: str
+    payload: bytes
+    attempts: int
+
+
+class AsyncpgDeliveryRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def enqueue(self, event: RequestCompleted, payload: bytes, targets: list[str]) -> None:
+        """One delivery per (event, target); a replayed event adds nothing."""
+        rows = [
+            (uuid.uuid4(), event.event_id, event.request_id, event.tenant_id, t, payload) for t in targets
+        ]
+        await self._pool.executemany(
+            "INSERT INTO webhook_deliveries (delivery_id, event_id, request_id, tenant_id, target_url, payload)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id, target_url) DO NOTHING",
+            rows,
+        )
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Due deliveries, leased so that no other dispatcher sends them meanwhile."""
+        rows = await self._pool.fetch(_CLAIM_DUE, limit, lease_seconds)
+        return [Delivery(**dict(r)) for r in rows]
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        latency_ms: float,
+        verdict: str,
+        delay: float | None,
+    ) -> None:
+        attempt = delivery.attempts + 1
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, latency_ms)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                delivery.delivery_id,
+                attempt,
+                status_code,
+                error,
+                latency_ms,
+            )
+            await conn.execute(
+                "UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, last_error = $4,"
+                " status = $5, delivered_at = CASE WHEN $5 = 'delivered' THEN now() END,"
+                " next_attempt_at = CASE WHEN $6::float8 IS NULL THEN next_attempt_at"
+                "   ELSE now() + make_interval(secs => $6::float8) END"
+                " WHERE delivery_id = $1",
+                delivery.delivery_id,
+                attempt,
+                status_code,
+                error,
+                "pending" if verdict == "retry" else verdict,
+                delay,
+            )
+
+    async def deliveries_for(self, request_id: UUID) -> list[asyncpg.Record]:
+        return await self._pool.fetch(
+            "SELECT d.delivery_id, d.event_id, d.target_url, d.status, d.attempts, d.next_attempt_at,"
+            " a.attempt, a.attempted_at, a.status_code, a.error, a.latency_ms"
+            " FROM webhook_deliveries d LEFT JOIN webhook_attempts a USING (delivery_id)"
+            " WHERE d.request_id = $1 ORDER BY d.created_at, a.attempt",
+            request_id,
+        )

@@ -1,0 +1,83 @@
+"""The Faust application factory of the tracker worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import faust
+import structlog
+from pipeline_runtime.kafka import AsyncProducer
+from pipeline_runtime.outbox import OutboxRelay
+from pipeline_schemas import REQUEST_COMPLETED
+
+from .agents import register_agents
+from .config import Settings
+from .repository import AsyncpgProgressRepository
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class WorkerDeps:
+    """Adapters created when the worker starts (never at import time)."""
+
+    repository: Any = None
+    relay: Any = None
+
+
+class TrackerApp(faust.App):
+    """A Faust app whose PostgreSQL pool and outbox relay live as long as the worker."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(settings.app_id, **kwargs)
+        self.settings = settings
+        self.deps = WorkerDeps()
+        self._tracker_pool: asyncpg.Pool | None = None
+        self._tracker_producer: AsyncProducer | None = None
+        self._tracker_relay_task: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # Runs before the consumer and agents start, so the pool is ready for the first event.
+        self._tracker_pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=5)
+        self._tracker_producer = AsyncProducer(self.settings.kafka.bootstrap_servers)
+        self.deps.repository = AsyncpgProgressRepository(self._tracker_pool, self.settings.public_base_url)
+        self.deps.relay = OutboxRelay(
+            self._tracker_pool,
+            self._tracker_producer,
+            [REQUEST_COMPLETED.name],
+            batch_size=500,
+            idle_seconds=self.settings.relay_idle_seconds,
+        )
+        self._tracker_relay_task = asyncio.create_task(self.deps.relay.run(), name="completion-relay")
+
+    async def on_stop(self) -> None:
+        if self._tracker_relay_task:
+            self._tracker_relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tracker_relay_task
+        if self._tracker_producer:
+            await asyncio.to_thread(self._tracker_producer.close)
+        if self._tracker_pool:
+            await self._tracker_pool.close()
+        await super().on_stop()
+
+
+def create_faust_app(settings: Settings) -> TrackerApp:
+    app = TrackerApp(
+        settings,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        datadir=str(settings.data_dir),
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        topic_disable_leader=True,
+        broker_commit_interval=1.0,
+    )
+    register_agents(app, app.deps)
+    return app

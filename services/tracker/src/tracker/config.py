@@ -1,0 +1,33 @@
+"""Configuration of the tracker (TRACKER_*, plus KAFKA_*, LOG_* and DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline_runtime.kafka import KafkaSettings
+from pipeline_runtime.logconfig import LogSettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the tracker worker and its status API."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", env_file=".env", extra="ignore")
+
+    app_id: str = Field("tracker", description="Faust app id: the consumer group of tracker workers.")
+    host: str = Field("127.0.0.1", description="Interface the status API binds to.")
+    port: int = Field(8001, description="Port of the status API.")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8001", description="Absolute base URL clients reach the status API at."
+    )
+    media_dir: Path = Field(Path(".run/dev/media"), description="Compressed images served at /media.")
+    data_dir: Path = Field(Path(".run/dev/tracker-data"), description="Faust's local data directory.")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55432/imgpipe",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL DSN (shared name, no prefix).",
+    )
+    relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    log: LogSettings = Field(default_factory=LogSettings)

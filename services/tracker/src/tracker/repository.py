@@ -1,0 +1,146 @@
+"""PostgreSQL adapter of the tracker: idempotent result recording, completion outbox, queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pipeline_schemas import (
+    REQUEST_COMPLETED,
+    ImageCompressed,
+    ImageCompressionFailed,
+    RequestCompleted,
+    encode,
+)
+
+from .aggregation import Progress, completion_event_id
+
+_MARK_DONE = """
+UPDATE images SET status = 'done', output_url = $2, input_bytes = $3, output_bytes = $4,
+       width = $5, height = $6, kept_original = $7, result_event_id = $8, finished_at = now()
+ WHERE image_id = $1 AND status = 'pending' RETURNING request_id"""
+_MARK_FAILED = """
+UPDATE images SET status = 'failed', error_code = $2, error_message = $3, attempts = $4,
+       result_event_id = $5, finished_at = now()
+ WHERE image_id = $1 AND status = 'pending' RETURNING request_id"""
+_COUNT = """
+UPDATE requests SET processed_images = processed_images + $2, failed_images = failed_images + $3,
+       updated_at = now()
+ WHERE request_id = $1
+ RETURNING status, total_images, processed_images, failed_images, tenant_id, webhook_url"""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one result did."""
+
+    counted: bool  # False: a duplicate or unknown image, nothing changed
+    completed: RequestCompleted | None = None
+
+
+class AsyncpgProgressRepository:
+    def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
+        self._pool = pool
+        self._base = public_base_url.rstrip("/")
+
+    async def record_result(self, event: ImageCompressed | ImageCompressionFailed) -> Recorded:
+        """Count each image once, whatever is replayed; finishing a request writes its event."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._mark_image(conn, event):
+                return Recorded(counted=False)
+            done = isinstance(event, ImageCompressed)
+            row = await conn.fetchrow(_COUNT, event.request_id, int(done), int(not done))
+            progress = Progress(row["total_images"], row["processed_images"], row["failed_images"])
+            if progress.status == row["status"]:
+                return Recorded(counted=True)
+            completed_at = await conn.fetchval(
+                "UPDATE requests SET status = $2, completed_at = CASE WHEN $3 THEN now() END"
+                " WHERE request_id = $1 RETURNING completed_at",
+                event.request_id,
+                progress.status,
+                progress.finished,
+            )
+            if not progress.finished:
+                return Recorded(counted=True)
+            completed = self._completion(event.request_id, row, progress, completed_at)
+            await conn.execute(
+                "INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)",
+                REQUEST_COMPLETED.name,
+                str(event.request_id).encode(),
+                encode(completed),
+            )
+            return Recorded(counted=True, completed=completed)
+
+    @staticmethod
+    async def _mark_image(conn: asyncpg.Connection, event: ImageCompressed | ImageCompressionFailed) -> bool:
+        if isinstance(event, ImageCompressed):
+            args: tuple[Any, ...] = (
+                _MARK_DONE,
+                event.image_id,
+                event.output_url,
+                event.input_bytes,
+                event.output_bytes,
+                event.width,
+                event.height,
+                event.kept_original,
+                event.event_id,
+            )
+        else:
+            args = (
+                _MARK_FAILED,
+                event.image_id,
+                event.reason_code,
+                event.message,
+                event.attempts,
+                event.event_id,
+            )
+        return await conn.fetchval(*args) is not None
+
+    def _completion(
+        self, request_id: UUID, row: asyncpg.Record, progress: Progress, completed_at: Any
+    ) -> RequestCompleted:
+        return RequestCompleted(
+            event_id=completion_event_id(request_id),
+            request_id=request_id,
+            tenant_id=row["tenant_id"],
+            status=progress.status,
+            total_images=progress.total,
+            processed_images=progress.processed,
+            failed_images=progress.failed,
+            completed_at=completed_at,
+            output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
+            webhook_url=row["webhook_url"],
+        )
+
+    # --- queries of the status API ---
+
+    async def request_status(self, request_id: UUID) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT request_id, status, total_products, total_images, processed_images, failed_images,"
+            " created_at, updated_at, completed_at FROM requests WHERE request_id = $1",
+            request_id,
+        )
+
+    async def images_page(
+        self, request_id: UUID, after: tuple[int, int] | None, limit: int
+    ) -> list[asyncpg.Record]:
+        row_after, pos_after = after or (-1, -1)
+        return await self._pool.fetch(
+            "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"
+            " status, error_code, error_message, input_bytes, output_bytes, width, height, kept_original"
+            " FROM images WHERE request_id = $1 AND (row_number, position) > ($2, $3)"
+            " ORDER BY row_number, position LIMIT $4",
+            request_id,
+            row_after,
+            pos_after,
+            limit,
+        )
+
+    async def all_images(self, request_id: UUID) -> list[asyncpg.Record]:
+        return await self._pool.fetch(
+            "SELECT row_number, serial_number, product_name, position, input_url, output_url, status"
+            " FROM images WHERE request_id = $1 ORDER BY row_number, position",
+            request_id,
+        )
