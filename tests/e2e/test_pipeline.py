@@ -1,0 +1,122 @@
+"""The walking skeleton, end to end on the real broker and database with every service running."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+from PIL import Image
+
+from tests.support.images import photo_jpeg
+from tests.support.jpeg_quality import estimate_jpeg_quality
+from tests.support.servers import LocalServer, wait_until
+from tests.support.webhooks import verify_standard_webhook
+
+pytestmark = pytest.mark.e2e
+
+SIZES = [(640, 480), (800, 800), (1024, 768), (480, 640), (1200, 900)]
+
+
+@pytest.fixture
+async def image_host():
+    server = LocalServer()
+    for n in range(24):
+        w, h = SIZES[n % len(SIZES)]
+        server.files[f"img/{n}.jpg"] = photo_jpeg(w, h, quality=92, seed=n)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def subscriber():
+    server = LocalServer()
+    server.files["hook"] = b"ok"
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def product_csv(host: LocalServer, count: int) -> bytes:
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    for serial in range(1, count // 3 + 1):
+        urls = [host.url(f"img/{(serial - 1) * 3 + k}.jpg") for k in range(3)]
+        lines.append(f'{serial},Product {serial},"{",".join(urls)}"')
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def upload(ingest_url: str, csv: bytes, **form: str) -> dict:
+    async with httpx.AsyncClient(timeout=30) as client:
+        resp = await client.post(f"{ingest_url}/upload", files={"file": ("p.csv", csv, "text/csv")}, data=form)
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+async def wait_for_completion(status_url: str, timeout: float = 120) -> dict:
+    latest: dict = {}
+
+    async def finished() -> bool:
+        async with httpx.AsyncClient(timeout=10) as client:
+            latest.update((await client.get(status_url)).json())
+        return latest.get("completed_at") is not None
+
+    assert await wait_until(finished, timeout=timeout), f"not finished in {timeout}s: {latest}"
+    return latest
+
+
+async def test_uploaded_csv_is_compressed_tracked_and_notified_end_to_end(
+    ingest_url, image_host, subscriber, database_url, webhook_secret
+):
+    accepted = await upload(ingest_url, product_csv(image_host, 24), webhook_url=subscriber.url("hook"))
+    assert accepted["status"] == "pending"
+    assert accepted["total_images"] == 24
+
+    status = await wait_for_completion(accepted["status_url"])
+    assert status["status"] == "completed"
+    assert (status["processed_images"], status["failed_images"], status["progress"]) == (24, 0, 1.0)
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT input_url, output_url, status, width, height FROM images WHERE request_id = $1",
+            uuid.UUID(accepted["request_id"]),
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == 24
+    assert all(r["status"] == "done" and r["output_url"] for r in rows)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        for row in rows:
+            source = Image.open(io.BytesIO(image_host.files[row["input_url"].split("/", 3)[3]]))
+            output = (await client.get(row["output_url"])).content
+            image = Image.open(io.BytesIO(output))
+            image.load()
+            assert image.format == "JPEG"
+            assert image.size == source.size == (row["width"], row["height"])
+            assert estimate_jpeg_quality(output) == 50
+
+    async def webhook_arrived() -> bool:
+        return len(subscriber.hits("hook")) >= 1
+
+    assert await wait_until(webhook_arrived, timeout=30)
+    await asyncio.sleep(2)  # a duplicate delivery would arrive within this window
+    hooks = subscriber.hits("hook")
+    assert len(hooks) == 1
+    body = json.loads(hooks[0].body)
+    assert body["type"] == "request.completed"
+    assert body["request_id"] == accepted["request_id"]
+    assert body["status"] == "completed"
+    assert verify_standard_webhook(webhook_secret, hooks[0].headers, hooks[0].body)
+
+
+async def test_status_of_an_unknown_request_is_404_problem(tracker_url):
+    async with httpx.AsyncClient() as client:
+        resp = await client.get(f"{tracker_url}/status/00000000-0000-4000-8000-000000000000")
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("application/problem+json")
