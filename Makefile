@@ -1,0 +1,59 @@
+# The two commands a new user needs: `make up` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+.PHONY: help install up down demo test test-unit test-e2e lint fmt schemas schemas-check status logs clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed  ## create .venv with every workspace package (uv)
+
+$(VENV)/.installed: pyproject.toml uv.lock schemas/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml tools/devstack/pyproject.toml
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	python3 -m uv sync --all-packages --locked
+	@touch $@
+
+up: install  ## start Kafka, PostgreSQL and every service locally, then process a sample CSV
+	$(PY) -m devstack up
+
+down:  ## stop everything `make up` and `make test` started (by pid)
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; $(PY) -m devstack --profile test down; fi
+
+demo: install  ## upload the sample CSV again to the running stack
+	$(PY) -m devstack demo
+
+status: install  ## what is running
+	$(PY) -m devstack status
+
+test: install  ## every test: unit, then integration and e2e against a real broker and database
+	$(PY) -m pytest
+
+test-unit: install  ## unit tests only (no servers)
+	$(PY) -m pytest tests/unit
+
+test-e2e: install  ## end-to-end tests only
+	$(PY) -m pytest tests/e2e
+
+lint: install  ## ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+schemas: install  ## regenerate schemas/jsonschema from the pydantic models
+	$(PY) -m pipeline_schemas._generate
+
+schemas-check: install
+	$(PY) -m pipeline_schemas._generate --check
+
+logs:  ## follow the logs of the dev stack
+	tail -F .run/dev/logs/*.log
+
+clean: down  ## remove run state (data of the local Kafka and PostgreSQL)
+	rm -rf .run
