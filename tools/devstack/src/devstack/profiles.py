@@ -83,7 +83,14 @@ class Profile:
         return path.read_text().strip()
 
 
+def test_profile(slot: int) -> Profile:
+    """The test stack; IMGPIPE_TEST_SLOT=N gives parallel sessions their own ports and directory."""
+    o = slot * 100
+    name = "test" if slot == 0 else f"test-{slot}"
+    return Profile(name, 19092 + o, 19093 + o, 55433 + o, 18000 + o, 18001 + o, 18002 + o, 18070 + o, fsync=False)
+
+
 PROFILES = {
     "dev": Profile("dev", 9092, 9093, 55432, 8000, 8001, 8002, 8070, fsync=True),
-    "test": Profile("test", 19092, 19093, 55433, 18000, 18001, 18002, 18070, fsync=False),
+    "test": test_profile(int(os.environ.get("IMGPIPE_TEST_SLOT", "0"))),
 }
