@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help install up down demo test test-unit test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench test test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test-unit: install  ## unit tests only (no servers)
 
 test-e2e: install  ## end-to-end tests only
 	$(PY) -m pytest tests/e2e
+
+bench: install  ## benchmarks: print throughput and memory figures (see bench/)
+	$(PY) bench/run.py
 
 lint: install  ## ruff
 	$(PY) -m ruff check .
