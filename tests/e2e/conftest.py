@@ -16,12 +16,17 @@ def pipeline(infrastructure):
     profile = infrastructure
     shutil.rmtree(profile.run_dir / "tracker-data", ignore_errors=True)
     services.stop_all(profile)  # leftovers of an interrupted run
-    services.start_all(profile, {
-        "LOG_LEVEL": "INFO",
-        "NOTIFIER_RETRY_SCHEDULE": "[0.5, 1, 1, 2, 2]",
-        "COMPRESSOR_RETRY_BASE_SECONDS": "0.2",
-        "COMPRESSOR_RETRY_MAX_SECONDS": "2",
-    })
+    services.start_all(
+        profile,
+        {
+            "LOG_LEVEL": "INFO",
+            "NOTIFIER_RETRY_SCHEDULE": "[0.3, 0.5, 0.5, 1]",
+            "NOTIFIER_REQUEST_TIMEOUT": "1.5",
+            "NOTIFIER_DISPATCH_IDLE_SECONDS": "0.2",
+            "COMPRESSOR_RETRY_BASE_SECONDS": "0.2",
+            "COMPRESSOR_RETRY_MAX_SECONDS": "2",
+        },
+    )
     yield profile
     if not os.environ.get("KEEP_TEST_STACK"):
         services.stop_all(profile)
@@ -40,3 +45,8 @@ def tracker_url(pipeline) -> str:
 @pytest.fixture
 def webhook_secret(pipeline) -> str:
     return pipeline.webhook_secret()
+
+
+@pytest.fixture
+def notifier_url(pipeline) -> str:
+    return f"http://127.0.0.1:{pipeline.notifier_port}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.support.api import csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
 from tests.support.jpeg_quality import estimate_jpeg_quality
 from tests.support.servers import LocalServer, wait_until
@@ -43,36 +44,18 @@ async def subscriber():
 
 
 def product_csv(host: LocalServer, count: int) -> bytes:
-    lines = ["S. No.,Product Name,Input Image Urls"]
-    for serial in range(1, count // 3 + 1):
-        urls = [host.url(f"img/{(serial - 1) * 3 + k}.jpg") for k in range(3)]
-        lines.append(f'{serial},Product {serial},"{",".join(urls)}"')
-    return ("\n".join(lines) + "\n").encode()
-
-
-async def upload(ingest_url: str, csv: bytes, **form: str) -> dict:
-    async with httpx.AsyncClient(timeout=30) as client:
-        resp = await client.post(f"{ingest_url}/upload", files={"file": ("p.csv", csv, "text/csv")}, data=form)
-    assert resp.status_code == 202, resp.text
-    return resp.json()
-
-
-async def wait_for_completion(status_url: str, timeout: float = 120) -> dict:
-    latest: dict = {}
-
-    async def finished() -> bool:
-        async with httpx.AsyncClient(timeout=10) as client:
-            latest.update((await client.get(status_url)).json())
-        return latest.get("completed_at") is not None
-
-    assert await wait_until(finished, timeout=timeout), f"not finished in {timeout}s: {latest}"
-    return latest
+    return csv_of(
+        [
+            (serial, f"Product {serial}", [host.url(f"img/{(serial - 1) * 3 + k}.jpg") for k in range(3)])
+            for serial in range(1, count // 3 + 1)
+        ]
+    )
 
 
 async def test_uploaded_csv_is_compressed_tracked_and_notified_end_to_end(
     ingest_url, image_host, subscriber, database_url, webhook_secret
 ):
-    accepted = await upload(ingest_url, product_csv(image_host, 24), webhook_url=subscriber.url("hook"))
+    accepted = await upload_csv(ingest_url, product_csv(image_host, 24), webhook_url=subscriber.url("hook"))
     assert accepted["status"] == "pending"
     assert accepted["total_images"] == 24
 

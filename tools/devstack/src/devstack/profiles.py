@@ -71,23 +71,33 @@ class Profile:
             "TRACKER_DATA_DIR": str(self.run_dir / "tracker-data"),
             "NOTIFIER_PORT": str(self.notifier_port),
             "NOTIFIER_SIGNING_SECRET": self.webhook_secret(),
+            "NOTIFIER_SECRETS_KEY": self._kept_secret(
+                "secrets-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            ),
         }
+
+    def _kept_secret(self, name: str, make) -> str:
+        path = self.run_dir / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(make())
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def webhook_secret(self) -> str:
         """The stack's webhook signing secret, made once and kept in the run directory."""
-        path = self.run_dir / "webhook-secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return self._kept_secret(
+            "webhook-secret", lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        )
 
 
 def test_profile(slot: int) -> Profile:
     """The test stack; IMGPIPE_TEST_SLOT=N gives parallel sessions their own ports and directory."""
     o = slot * 100
     name = "test" if slot == 0 else f"test-{slot}"
-    return Profile(name, 19092 + o, 19093 + o, 55433 + o, 18000 + o, 18001 + o, 18002 + o, 18070 + o, fsync=False)
+    return Profile(
+        name, 19092 + o, 19093 + o, 55433 + o, 18000 + o, 18001 + o, 18002 + o, 18070 + o, fsync=False
+    )
 
 
 PROFILES = {
