@@ -5,101 +5,76 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any
-from uuid import UUID
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pipeline_runtime.kafka import AsyncConsumer
 from pipeline_runtime.netguard import AddressGuard
 from pipeline_schemas import REQUEST_COMPLETED
-from pydantic import BaseModel
 
 from .config import Settings
 from .repository import AsyncpgDeliveryRepository
+from .routes import problem, router
 from .sender import AiohttpWebhookSender, create_session
 from .signing import new_secret
-from .worker import consume_completions, dispatch_forever
+from .subscriptions import AsyncpgSubscriptionRepository, SecretBox
+from .worker import Dispatcher, consume_completions, supervised
 
 log = structlog.get_logger(__name__)
-
-
-class Attempt(BaseModel):
-    delivery_id: UUID
-    webhook_id: UUID
-    target_url: str
-    delivery_status: str
-    attempt: int | None
-    attempted_at: datetime | None
-    status_code: int | None
-    error: str | None
-    latency_ms: float | None
 
 
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="imgpipe notifier", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
+    app.include_router(router)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
-
-    @app.get("/requests/{request_id}/deliveries", response_model=list[Attempt])
-    async def deliveries(request_id: UUID, request: Request) -> Any:
-        """Every webhook attempt for a request, with its time, status code and latency."""
-        rows = await request.app.state.repository.deliveries_for(request_id)
-        return [
-            Attempt(
-                delivery_id=r["delivery_id"],
-                webhook_id=r["event_id"],
-                target_url=r["target_url"],
-                delivery_status=r["status"],
-                attempt=r["attempt"],
-                attempted_at=r["attempted_at"],
-                status_code=r["status_code"],
-                error=r["error"],
-                latency_ms=r["latency_ms"],
-            )
-            for r in rows
-        ]
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422, "invalid-request", "Invalid request", "; ".join(str(e["msg"]) for e in exc.errors())
+        )
 
     return app
+
+
+def signing_secret(settings: Settings) -> str:
+    if settings.signing_secret:
+        return settings.signing_secret.get_secret_value()
+    log.warning("signing_secret.generated", hint="set NOTIFIER_SIGNING_SECRET so subscribers can verify")
+    return new_secret()
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
-    if secret is None:
-        secret = new_secret()
-        log.warning("signing_secret.generated", hint="set NOTIFIER_SIGNING_SECRET so subscribers can verify")
     guard = AddressGuard.from_setting(settings.fetch_allowlist)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
-    repository = AsyncpgDeliveryRepository(pool)
-    app.state.repository = repository
+    box = SecretBox(settings.secrets_key.get_secret_value()) if settings.secrets_key else None
+    app.state.pool = pool
+    app.state.repository = repository = AsyncpgDeliveryRepository(pool)
+    app.state.subscriptions = subscriptions = AsyncpgSubscriptionRepository(pool, box)
     consumer = AsyncConsumer(settings.kafka.bootstrap_servers, settings.group_id, [REQUEST_COMPLETED.name])
+    await consumer.start()
     session = create_session(guard, settings.request_timeout)
-    sender = AiohttpWebhookSender(session, guard)
+    dispatcher = Dispatcher(
+        repository,
+        subscriptions,
+        AiohttpWebhookSender(session, guard),
+        signing_secret(settings),
+        settings.retry_schedule,
+        concurrency=settings.max_concurrent_deliveries,
+        lease_seconds=settings.request_timeout + 30,
+        idle_seconds=settings.dispatch_idle_seconds,
+    )
     tasks = [
-        asyncio.create_task(consume_completions(consumer, repository), name="consume"),
         asyncio.create_task(
-            dispatch_forever(
-                repository,
-                sender,
-                secret,
-                settings.retry_schedule,
-                concurrency=settings.max_concurrent_deliveries,
-                lease_seconds=settings.request_timeout + 30,
-                idle_seconds=settings.dispatch_idle_seconds,
-            ),
-            name="dispatch",
+            supervised("consume", lambda: consume_completions(consumer, repository, subscriptions))
         ),
+        asyncio.create_task(supervised("dispatch", dispatcher.run)),
     ]
-    for task in tasks:
-        task.add_done_callback(_crash_loudly)
     try:
         yield
     finally:
@@ -110,8 +85,3 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await consumer.close()
         await session.close()
         await pool.close()
-
-
-def _crash_loudly(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception():
-        log.error("task.crashed", task=task.get_name(), error=repr(task.exception()))

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     signing_secret: SecretStr | None = Field(
         None, description="`whsec_<base64>` secret signing per-request webhooks; random if unset."
     )
+    secrets_key: SecretStr | None = Field(
+        None, description="Fernet key encrypting subscription secrets at rest; subscriptions need it."
+    )
     retry_schedule: list[float] = Field(
         [5, 300, 1800, 7200, 18000, 36000, 36000],
         description="Seconds to wait before each retry (JSON list); its length + 1 is the attempt limit.",

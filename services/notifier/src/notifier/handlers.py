@@ -8,8 +8,9 @@ import structlog
 from pipeline_schemas import RequestCompleted
 
 from .delivery import judge
-from .repository import AsyncpgDeliveryRepository, Delivery
+from .repository import AsyncpgDeliveryRepository, Delivery, Target
 from .sender import AiohttpWebhookSender
+from .subscriptions import AsyncpgSubscriptionRepository
 
 log = structlog.get_logger(__name__)
 
@@ -32,12 +33,14 @@ def webhook_body(event: RequestCompleted) -> bytes:
     ).encode()
 
 
-def subscribers_of(event: RequestCompleted) -> list[str]:
-    return [event.webhook_url] if event.webhook_url else []
-
-
-async def handle_request_completed(event: RequestCompleted, repository: AsyncpgDeliveryRepository) -> None:
-    targets = subscribers_of(event)
+async def handle_request_completed(
+    event: RequestCompleted,
+    repository: AsyncpgDeliveryRepository,
+    subscriptions: AsyncpgSubscriptionRepository,
+) -> None:
+    """The request's own webhook_url plus every global subscription of its tenant."""
+    targets: list[Target] = [(None, event.webhook_url)] if event.webhook_url else []
+    targets += await subscriptions.targets_of(event.tenant_id)
     if targets:
         await repository.enqueue(event, webhook_body(event), targets)
     log.info("deliveries.scheduled", subscribers=len(targets))

@@ -15,7 +15,9 @@ UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2
    SELECT delivery_id FROM webhook_deliveries
     WHERE status = 'pending' AND next_attempt_at <= now()
     ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
- RETURNING delivery_id, event_id, request_id, target_url, payload, attempts"""
+ RETURNING delivery_id, event_id, request_id, target_url, payload, attempts, subscription_id"""
+
+Target = tuple[UUID | None, str]  # (subscription id, or None for the per-request webhook_url; URL)
 
 
 @dataclass(frozen=True)
@@ -26,20 +28,23 @@ class Delivery:
     target_url: str
     payload: bytes
     attempts: int
+    subscription_id: UUID | None = None
 
 
 class AsyncpgDeliveryRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def enqueue(self, event: RequestCompleted, payload: bytes, targets: list[str]) -> None:
-        """One delivery per (event, target); a replayed event adds nothing."""
+    async def enqueue(self, event: RequestCompleted, payload: bytes, targets: list[Target]) -> None:
+        """One delivery per (event, target URL); a replayed event adds nothing."""
         rows = [
-            (uuid.uuid4(), event.event_id, event.request_id, event.tenant_id, t, payload) for t in targets
+            (uuid.uuid4(), event.event_id, event.request_id, event.tenant_id, url, payload, sub)
+            for sub, url in targets
         ]
         await self._pool.executemany(
-            "INSERT INTO webhook_deliveries (delivery_id, event_id, request_id, tenant_id, target_url, payload)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id, target_url) DO NOTHING",
+            "INSERT INTO webhook_deliveries"
+            " (delivery_id, event_id, request_id, tenant_id, target_url, payload, subscription_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, target_url) DO NOTHING",
             rows,
         )
 
@@ -90,3 +95,22 @@ class AsyncpgDeliveryRepository:
             " WHERE d.request_id = $1 ORDER BY d.created_at, a.attempt",
             request_id,
         )
+
+    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[asyncpg.Record]:
+        return await self._pool.fetch(
+            "SELECT delivery_id, event_id, request_id, target_url, attempts, last_status_code, last_error,"
+            " created_at FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead'"
+            " ORDER BY created_at DESC LIMIT $2",
+            tenant_id,
+            limit,
+        )
+
+    async def replay(self, tenant_id: str, delivery_id: UUID) -> bool:
+        """Put a dead delivery back on the schedule with a fresh set of attempts (same webhook-id)."""
+        result = await self._pool.execute(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
+            " WHERE delivery_id = $1 AND tenant_id = $2 AND status = 'dead'",
+            delivery_id,
+            tenant_id,
+        )
+        return result.endswith(" 1")

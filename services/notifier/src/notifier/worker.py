@@ -1,23 +1,28 @@
-"""The notifier's two loops: consume completions into the schedule, and dispatch due deliveries."""
+"""The notifier's loops: consume completions into the schedule, and dispatch due deliveries."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 from pipeline_runtime.kafka import AsyncConsumer, next_offsets
 from pipeline_schemas import REQUEST_COMPLETED, decode
 
 from .handlers import attempt_delivery, handle_request_completed
-from .repository import AsyncpgDeliveryRepository
+from .repository import AsyncpgDeliveryRepository, Delivery
 from .sender import AiohttpWebhookSender
+from .subscriptions import AsyncpgSubscriptionRepository
 
 log = structlog.get_logger(__name__)
 
 
-async def consume_completions(consumer: AsyncConsumer, repository: AsyncpgDeliveryRepository) -> None:
+async def consume_completions(
+    consumer: AsyncConsumer,
+    repository: AsyncpgDeliveryRepository,
+    subscriptions: AsyncpgSubscriptionRepository,
+) -> None:
     """Offsets are committed only after the deliveries are persisted."""
-    await consumer.start()
     while True:
         messages = await consumer.consume(100, timeout=0.5)
         for msg in messages:
@@ -27,28 +32,69 @@ async def consume_completions(consumer: AsyncConsumer, repository: AsyncpgDelive
                 log.error("message.undecodable", error=str(exc), offset=msg.offset())
                 continue
             with structlog.contextvars.bound_contextvars(request_id=str(event.request_id)):
-                await handle_request_completed(event, repository)  # type: ignore[arg-type]
+                await handle_request_completed(event, repository, subscriptions)  # type: ignore[arg-type]
         await consumer.commit(next_offsets(messages))
 
 
-async def dispatch_forever(
-    repository: AsyncpgDeliveryRepository,
-    sender: AiohttpWebhookSender,
-    secret: str,
-    schedule: list[float],
-    *,
-    concurrency: int,
-    lease_seconds: float,
-    idle_seconds: float,
-) -> None:
-    """Each delivery is its own task, so a slow subscriber never holds up the others."""
-    running: set[asyncio.Task[None]] = set()
+class Dispatcher:
+    """Sends due deliveries; each is its own task, so a slow subscriber never holds up the others."""
+
+    def __init__(
+        self,
+        repository: AsyncpgDeliveryRepository,
+        subscriptions: AsyncpgSubscriptionRepository,
+        sender: AiohttpWebhookSender,
+        default_secret: str,
+        schedule: list[float],
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        idle_seconds: float,
+    ) -> None:
+        self._repository = repository
+        self._subscriptions = subscriptions
+        self._sender = sender
+        self._default_secret = default_secret
+        self._schedule = schedule
+        self._concurrency = concurrency
+        self._lease = lease_seconds
+        self._idle = idle_seconds
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        while True:
+            free = self._concurrency - len(self._running)
+            due = await self._repository.claim_due(free, self._lease) if free > 0 else []
+            secrets = await self._subscriptions.secrets_of(
+                {d.subscription_id for d in due if d.subscription_id}
+            )
+            for delivery in due:
+                secret = self._secret_for(delivery, secrets)
+                if secret is not None:  # None: its subscription was deleted meanwhile
+                    self._start(delivery, secret)
+            if not due:
+                await asyncio.sleep(self._idle)
+
+    def _secret_for(self, delivery: Delivery, secrets: dict) -> str | None:
+        if delivery.subscription_id is None:
+            return self._default_secret
+        return secrets.get(delivery.subscription_id)
+
+    def _start(self, delivery: Delivery, secret: str) -> None:
+        task = asyncio.create_task(
+            attempt_delivery(delivery, self._sender, self._repository, secret, self._schedule)
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+
+async def supervised(name: str, loop_factory: Callable[[], Awaitable[None]], *, pause: float = 2.0) -> None:
+    """Run a loop forever: if it fails (database or broker away), log and start it again."""
     while True:
-        free = concurrency - len(running)
-        due = await repository.claim_due(free, lease_seconds) if free > 0 else []
-        for delivery in due:
-            task = asyncio.create_task(attempt_delivery(delivery, sender, repository, secret, schedule))
-            running.add(task)
-            task.add_done_callback(running.discard)
-        if not due:
-            await asyncio.sleep(idle_seconds)
+        try:
+            await loop_factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive outages
+            log.warning("loop.restarting", loop=name, error=repr(exc))
+            await asyncio.sleep(pause)

@@ -1,0 +1,176 @@
+"""Webhook delivery on the real stack: retries under one webhook-id, dead letters, replay, subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from aiohttp import web
+
+from tests.support.api import csv_of, upload_csv, wait_for_completion
+from tests.support.images import photo_jpeg
+from tests.support.servers import LocalServer, wait_until
+from tests.support.webhooks import verify_standard_webhook
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def image_host():
+    server = LocalServer()
+    server.files["one.jpg"] = photo_jpeg(320, 240, seed=7)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def subscriber():
+    server = LocalServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def failing_then_ok(failures: int, status: int = 503):
+    calls = {"n": 0}
+
+    async def handler(_: web.Request) -> web.Response:
+        calls["n"] += 1
+        return web.Response(status=status if calls["n"] <= failures else 200)
+
+    return handler
+
+
+async def never_answers(_: web.Request) -> web.Response:
+    await asyncio.sleep(5)  # longer than the notifier's 1.5 s timeout in the test stack
+    return web.Response(status=200)
+
+
+async def finished_request(ingest_url: str, image_host: LocalServer, **form: str) -> dict:
+    accepted = await upload_csv(ingest_url, csv_of([(1, "Mug", [image_host.url("one.jpg")])]), **form)
+    await wait_for_completion(accepted["status_url"], timeout=60)
+    return accepted
+
+
+async def deliveries(notifier_url: str, request_id: str) -> list[dict]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return (await client.get(f"{notifier_url}/requests/{request_id}/deliveries")).json()
+
+
+async def test_a_subscriber_failing_three_times_gets_the_fourth_attempt_with_the_same_webhook_id(
+    ingest_url, notifier_url, image_host, subscriber, webhook_secret
+):
+    subscriber.routes["hook"] = failing_then_ok(3)
+    accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
+
+    async def delivered() -> bool:
+        return any(
+            a["delivery_status"] == "delivered"
+            for a in await deliveries(notifier_url, accepted["request_id"])
+        )
+
+    assert await wait_until(delivered, timeout=30)
+    hits = subscriber.hits("hook")
+    assert len(hits) == 4
+    assert len({h.headers["webhook-id"] for h in hits}) == 1
+    assert verify_standard_webhook(webhook_secret, hits[-1].headers, hits[-1].body)
+    log = await deliveries(notifier_url, accepted["request_id"])
+    assert [a["status_code"] for a in log] == [503, 503, 503, 200]
+    assert all(a["latency_ms"] is not None and a["attempted_at"] for a in log)
+
+
+async def test_a_subscriber_that_never_answers_is_dead_lettered_and_can_be_replayed(
+    ingest_url, notifier_url, image_host, subscriber
+):
+    subscriber.routes["hook"] = never_answers
+    accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
+    dead: list[dict] = []
+
+    async def dead_lettered() -> bool:
+        async with httpx.AsyncClient(timeout=10) as client:
+            letters = (await client.get(f"{notifier_url}/dead-letters")).json()
+        dead[:] = [d for d in letters if d["request_id"] == accepted["request_id"]]
+        return bool(dead)
+
+    assert await wait_until(dead_lettered, timeout=60)
+    assert dead[0]["attempts"] == 5  # the test stack's schedule allows 4 retries
+    assert dead[0]["last_error"] == "timeout"
+
+    subscriber.routes["hook"] = failing_then_ok(0)
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.post(f"{notifier_url}/deliveries/{dead[0]['delivery_id']}/replay")
+    assert resp.status_code == 202
+
+    async def delivered() -> bool:
+        log = await deliveries(notifier_url, accepted["request_id"])
+        return any(a["delivery_status"] == "delivered" for a in log)
+
+    assert await wait_until(delivered, timeout=30)
+    assert len({h.headers["webhook-id"] for h in subscriber.hits("hook")}) == 1
+
+
+async def test_a_subscriber_answering_410_gone_is_dead_lettered_after_one_attempt(
+    ingest_url, notifier_url, image_host, subscriber
+):
+    subscriber.routes["hook"] = failing_then_ok(1000, status=410)
+    accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
+
+    async def dead() -> bool:
+        log = await deliveries(notifier_url, accepted["request_id"])
+        return bool(log) and log[-1]["delivery_status"] == "dead"
+
+    assert await wait_until(dead, timeout=30)
+    await asyncio.sleep(1)  # a wrong retry would show up within this window
+    assert [a["status_code"] for a in await deliveries(notifier_url, accepted["request_id"])] == [410]
+
+
+async def test_a_global_subscription_receives_completions_signed_with_its_own_secret(
+    ingest_url, notifier_url, image_host, subscriber
+):
+    subscriber.routes["global"] = failing_then_ok(0)
+    async with httpx.AsyncClient(timeout=10) as client:
+        created = await client.post(f"{notifier_url}/subscriptions", json={"url": subscriber.url("global")})
+        assert created.status_code == 201
+        subscription = created.json()
+        listed = (await client.get(f"{notifier_url}/subscriptions")).json()
+    assert subscription["secret"].startswith("whsec_")
+    assert all("secret" not in s for s in listed)
+    try:
+        accepted = await finished_request(ingest_url, image_host)
+
+        async def received() -> bool:
+            return any(
+                json.loads(h.body)["request_id"] == accepted["request_id"] for h in subscriber.hits("global")
+            )
+
+        assert await wait_until(received, timeout=30)
+        hit = next(
+            h for h in subscriber.hits("global") if json.loads(h.body)["request_id"] == accepted["request_id"]
+        )
+        assert verify_standard_webhook(subscription["secret"], hit.headers, hit.body)
+        body = json.loads(hit.body)
+        assert body["type"] == "request.completed"
+        assert {
+            "status",
+            "total_images",
+            "processed_images",
+            "failed_images",
+            "completed_at",
+            "output_csv_url",
+        } <= set(body)
+    finally:
+        async with httpx.AsyncClient(timeout=10) as client:
+            deleted = await client.delete(f"{notifier_url}/subscriptions/{subscription['subscription_id']}")
+            again = await client.delete(f"{notifier_url}/subscriptions/{subscription['subscription_id']}")
+    assert deleted.status_code == 204
+    assert again.status_code == 404
+
+
+async def test_a_subscription_url_must_be_an_absolute_http_url(notifier_url):
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.post(f"{notifier_url}/subscriptions", json={"url": "ftp://example.test/x"})
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith("application/problem+json")
