@@ -60,7 +60,9 @@ class LocalServer:
         return [r for r in self.received if r.path == "/" + path.lstrip("/")]
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.25) -> bool:
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.25
+) -> bool:
     """Poll `predicate` until it holds or `timeout` seconds pass (bounded in time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
