@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import urllib.error
@@ -11,6 +12,7 @@ from . import procs
 from .profiles import REPO_ROOT, Profile
 
 COMPRESSOR_MEMBERS = 2
+TRACKER_WORKERS = 2
 
 
 def commands(profile: Profile) -> dict[str, list[str]]:
@@ -18,7 +20,8 @@ def commands(profile: Profile) -> dict[str, list[str]]:
     table = {"ingest": [py, "-m", "ingest"]}
     for n in range(1, COMPRESSOR_MEMBERS + 1):
         table[f"compressor-{n}"] = [py, "-m", "compressor"]
-    table["tracker-worker"] = [py, "-m", "tracker", "worker"]
+    for n in range(1, TRACKER_WORKERS + 1):
+        table[f"tracker-worker-{n}"] = [py, "-m", "tracker", "worker"]
     table["tracker-api"] = [py, "-m", "tracker", "api"]
     table["notifier"] = [py, "-m", "notifier"]
     return table
@@ -32,13 +35,33 @@ def health_urls(profile: Profile) -> dict[str, str]:
     }
 
 
+def own_env(profile: Profile, name: str) -> dict[str, str]:
+    """What differs between members of one service: each Faust worker keeps its own data directory."""
+    if name.startswith("tracker-worker"):
+        return {"TRACKER_DATA_DIR": str(profile.run_dir / "tracker-data" / name)}
+    return {}
+
+
+def remembered_env(profile: Profile) -> dict[str, str]:
+    """Overrides given to the last start_all, so a service restarted alone gets them too."""
+    path = profile.run_dir / "extra-env.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def start_one(profile: Profile, name: str, extra_env: dict[str, str] | None = None) -> int:
-    env = {**profile.service_env(), "SERVICE_INSTANCE": name, **(extra_env or {})}
+    env = {
+        **profile.service_env(),
+        "SERVICE_INSTANCE": name,
+        **own_env(profile, name),
+        **remembered_env(profile),
+        **(extra_env or {}),
+    }
     return procs.start(profile.run_dir, name, commands(profile)[name], env, REPO_ROOT)
 
 
 def start_all(profile: Profile, extra_env: dict[str, str] | None = None) -> None:
     profile.media_dir.mkdir(parents=True, exist_ok=True)
+    (profile.run_dir / "extra-env.json").write_text(json.dumps(extra_env or {}))
     for name in commands(profile):
         start_one(profile, name, extra_env)
     wait_healthy(profile)
