@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import structlog
+from pipeline_runtime.database import DATABASE_UNAVAILABLE
 from pipeline_schemas import IMAGE_COMPRESSED, ImageCompressed, ImageCompressionFailed, decode
 from pydantic import ValidationError
 
@@ -18,21 +19,14 @@ ImageResult = ImageCompressed | ImageCompressionFailed
 RecordResult = Callable[[ImageResult], Awaitable[Recorded]]
 
 
-async def record_until_stored(
-    record: RecordResult, event: ImageResult, *, max_delay: float = 10.0
-) -> Recorded:
+async def record_until_stored(record: RecordResult, event: ImageResult, *, max_delay: float = 10.0) -> Recorded:
     """Retry while PostgreSQL is unreachable: the event is not acknowledged until it is stored."""
     delay = 0.2
     while True:
         try:
             return await record(event)
-        except (TimeoutError, OSError) as exc:
-            log.warning("database.unavailable", error=str(exc), retry_in=delay)
-        except Exception as exc:
-            if type(exc).__module__.startswith("asyncpg") and "connection" in str(exc).lower():
-                log.warning("database.unavailable", error=str(exc), retry_in=delay)
-            else:
-                raise
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("database.unavailable", error=repr(exc), retry_in=delay)
         await asyncio.sleep(delay)
         delay = min(max_delay, delay * 2)
 
