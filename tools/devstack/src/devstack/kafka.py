@@ -197,8 +197,7 @@ def create_topics(bootstrap: str) -> None:
         for t in TOPICS.values()
         if t.name in existing and len(existing[t.name].partitions) < t.partitions
     ]
-    for future in [
-        *client.create_topics(missing).values(),
-        *(client.create_partitions(grow).values() if grow else []),
-    ]:
+    futures = list(client.create_topics(missing).values()) if missing else []
+    futures += list(client.create_partitions(grow).values()) if grow else []
+    for future in futures:
         future.result(timeout=30)
