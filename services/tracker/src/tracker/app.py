@@ -68,6 +68,7 @@ class TrackerApp(faust.App):
 
 
 def create_faust_app(settings: Settings) -> TrackerApp:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = TrackerApp(
         settings,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],

@@ -84,11 +84,18 @@ def wait_healthy(profile: Profile, timeout: float = 60.0) -> None:
         time.sleep(0.2)
     if pending:
         raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+    time.sleep(1.0)  # a worker that fails at start-up exits within this
     dead = [n for n in commands(profile) if procs.read_pid(profile.run_dir, n) is None]
     if dead:
         raise RuntimeError(f"exited during start-up: {', '.join(dead)}")
 
 
+INFRASTRUCTURE = {"kafka"}
+
+
 def stop_all(profile: Profile) -> None:
-    for name in reversed(list(commands(profile))):
-        procs.stop(profile.run_dir, name, grace=15.0)
+    """Stop every service of the stack, including members started under names no longer in use."""
+    names = [*reversed(list(commands(profile))), *procs.running(profile.run_dir)]
+    for name in dict.fromkeys(names):
+        if name not in INFRASTRUCTURE:
+            procs.stop(profile.run_dir, name, grace=15.0)
