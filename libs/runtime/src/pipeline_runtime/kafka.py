@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+# Longest wait of the consumer thread for a rebalance hook running on the event loop.
+HOOK_TIMEOUT = 30.0
 
 
 class KafkaSettings(BaseSettings):
@@ -70,8 +76,10 @@ class AsyncProducer:
             except BufferError:  # local queue full: let the poll thread drain it
                 self._producer.poll(0.05)
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> Message:
-        return await self.send_nowait(topic, key, value)
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> Message:
+        return await self.send_nowait(topic, key, value, headers)
 
     def has_broker(self, timeout: float = 2.0) -> bool:
         """Blocking metadata request: is at least one broker reachable?"""
@@ -92,10 +100,29 @@ def _settle(future: asyncio.Future[Message], err: KafkaError | None, msg: Messag
         future.set_result(msg)
 
 
-class AsyncConsumer:
-    """A manually committed group consumer whose blocking calls run on one dedicated thread."""
+RebalanceHook = Callable[[list[TopicPartition]], "list[TopicPartition] | None"]
 
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: list[str], **config: Any) -> None:
+
+class AsyncConsumer:
+    """A manually committed group consumer whose blocking calls run on one dedicated thread.
+
+    Optional rebalance hooks run on the event loop (the consumer thread waits for them), so they
+    may touch the caller's state without locks. ``on_revoke`` may return offsets, which are
+    committed before the partitions go to another member; ``on_lost`` is told of partitions
+    taken away without a chance to commit (e.g. after a session timeout).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: list[str],
+        *,
+        on_assign: RebalanceHook | None = None,
+        on_revoke: RebalanceHook | None = None,
+        on_lost: RebalanceHook | None = None,
+        **config: Any,
+    ) -> None:
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -107,13 +134,54 @@ class AsyncConsumer:
             }
         )
         self._topics = topics
+        self._hooks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{group_id}")
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: fn(*args, **kwargs))
 
     async def start(self) -> None:
-        await self._call(self._consumer.subscribe, self._topics)
+        self._loop = asyncio.get_running_loop()
+        await self._call(
+            self._consumer.subscribe,
+            self._topics,
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._lost,
+        )
+
+    # The three callbacks below run on the consumer thread, inside consume() or close().
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Not calling (incremental_)assign here lets the client do it, as the protocol requires.
+        self._run_hook("assign", partitions)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        offsets = self._run_hook("revoke", partitions)
+        if offsets:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                logger.warning("commit on revoke failed: %s", exc)
+
+    def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._run_hook("lost", partitions)
+
+    def _run_hook(self, name: str, partitions: list[TopicPartition]) -> list[TopicPartition] | None:
+        hook = self._hooks[name]
+        loop = self._loop
+        if hook is None or loop is None or loop.is_closed():
+            return None
+
+        async def on_loop() -> list[TopicPartition] | None:
+            return hook(list(partitions))
+
+        try:
+            return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout=HOOK_TIMEOUT)
+        except Exception:  # a hook must never kill the consumer thread
+            logger.exception("rebalance hook %s failed", name)
+            return None
 
     async def consume(self, max_messages: int, timeout: float) -> list[Message]:
         """Up to `max_messages` messages; errors other than partition EOF raise."""
@@ -132,6 +200,7 @@ class AsyncConsumer:
             await self._call(self._consumer.commit, offsets=offsets, asynchronous=False)
 
     async def close(self) -> None:
+        """Leave the group (revoking, so `on_revoke` commits what finished), then stop the thread."""
         await self._call(self._consumer.close)
         self._thread.shutdown(wait=True)
 

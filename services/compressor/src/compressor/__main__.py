@@ -6,8 +6,8 @@ import asyncio
 
 from pipeline_runtime.logconfig import configure_logging
 
+from .app import run
 from .config import Settings
-from .worker import run
 
 
 def main() -> None:

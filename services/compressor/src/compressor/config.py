@@ -1,4 +1,4 @@
-"""Configuration of the compressor (COMPRESSOR_*, plus KAFKA_*, LOG_* and FETCH_ALLOWLIST)."""
+"""Configuration of the compressor (COMPRESSOR_*, plus KAFKA_*, LOG_*, DATABASE_URL and FETCH_ALLOWLIST)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pipeline_runtime.logconfig import LogSettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .storage import StorageSettings
+
 
 class Settings(BaseSettings):
     """Settings of one compressor group member."""
@@ -18,16 +20,35 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMPRESSOR_", env_file=".env", extra="ignore")
 
     group_id: str = Field("compressor", description="Kafka consumer group of all members.")
+    storage_url: str = Field(
+        "",
+        description="file:///absolute/dir or s3://bucket/prefix; empty: file store in media_dir.",
+    )
     media_dir: Path = Field(Path(".run/dev/media"), description="Where compressed files are written.")
     media_base_url: str = Field(
-        "http://127.0.0.1:8001/media", description="Absolute URL that serves media_dir."
+        "http://127.0.0.1:8001/media", description="Absolute URL that serves the file store."
     )
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint; empty: AWS.")
+    s3_region: str = Field("us-east-1")
+    s3_public_base_url: str = Field(
+        "", description="Base of output URLs (e.g. a CDN); empty: endpoint/bucket, path-style."
+    )
+    s3_addressing_style: Literal["path", "virtual", "auto"] = Field("path")
+    database_url: str = Field(
+        "",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL for per-request URL claims (dedupe); empty: no cross-member dedupe.",
+    )
+    dedupe: bool = Field(True, description="Download a URL repeated within a request once.")
+    claim_lease_seconds: float = Field(90.0, gt=0, description="How long a URL claim outlives silence.")
+    claims_retention_days: int = Field(7, ge=1, description="Claims older than this are deleted on start.")
     fetch_allowlist: str = Field(
         "",
         validation_alias="FETCH_ALLOWLIST",
         description="Comma-separated CIDRs that downloads may reach although they are not public.",
     )
     max_in_flight: int = Field(32, ge=1, description="Images being worked on at once (bounds memory).")
+    max_parked: int = Field(10_000, ge=1, description="Messages waiting for a retry time, at most.")
     pool: Literal["process", "thread"] = Field("process", description="Where Pillow runs.")
     pool_size: int = Field(os.cpu_count() or 2, ge=1, description="Pillow workers; default: cores.")
     connect_timeout: float = Field(5.0, description="Seconds to connect to an image host.")
@@ -35,9 +56,30 @@ class Settings(BaseSettings):
     max_download_bytes: int = Field(50 * 1024 * 1024, description="Larger images fail `too_large`.")
     max_redirects: int = Field(5, ge=0, le=5)
     max_pixels: int = Field(60_000_000, description="Larger images fail `decompression_bomb`.")
-    max_attempts: int = Field(4, ge=1, description="Tries for transient download failures.")
+    max_attempts: int = Field(4, ge=1, description="Tries for transient failures, the first included.")
     retry_base_seconds: float = Field(0.5, description="First retry delay; doubles each time.")
-    retry_max_seconds: float = Field(30.0, description="Longest single retry delay.")
+    retry_max_seconds: float = Field(30.0, description="Longest backoff between attempts.")
+    retry_after_max_seconds: float = Field(
+        120.0, description="A longer Retry-After fails the image `rate_limited` instead of waiting."
+    )
     commit_interval: float = Field(0.5, description="Seconds between offset commits.")
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="Kafka group session: how soon a dead member's partitions move."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM, how long in-flight work may finish before it is handed back."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    def storage(self) -> StorageSettings:
+        return StorageSettings(
+            storage_url=self.storage_url,
+            media_dir=self.media_dir,
+            media_base_url=self.media_base_url,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
+            s3_public_base_url=self.s3_public_base_url,
+            s3_addressing_style=self.s3_addressing_style,
+            max_connections=self.max_in_flight,
+        )

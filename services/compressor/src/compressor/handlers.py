@@ -1,19 +1,31 @@
-"""Handling one image.requested event: download, compress off the loop, store, report."""
+"""Handling one image.requested event: claim its URL, download, compress off the loop, store.
+
+The handler decides; the worker acts. Every outcome is one of: publish a result (success or a
+failure with its reason), re-enqueue the event for a later attempt, or wait a little because
+another slot of the same request is already working on the same URL.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
-from pipeline_schemas import ImageCompressed, ImageCompressionFailed, ImageRequested
+from pipeline_schemas import (
+    ImageCompressed,
+    ImageCompressionFailed,
+    ImageRequested,
+    new_event_id,
+    utc_now,
+)
 
 from .compression import CompressedImage, CompressionOptions, ImageRejected
 from .downloader import DownloadError
 from .retrying import RetryPolicy
-from .storage import ImageStore
+from .sources import CLAIMS_UNAVAILABLE, Busy, Claim, NoClaims, Owned, Settled, SourceClaims, as_own_result
+from .storage import ImageStore, StorageError, object_key, url_digest
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +37,41 @@ class Downloader(Protocol):
     async def fetch(self, url: str) -> bytes: ...
 
 
+class TransientFailure(Exception):
+    """Something on our side failed in a way another attempt may not (e.g. a crashed pool worker)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Send `result` to image.compressed; the message is done once the broker has it."""
+
+    result: ImageResult
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """Send `event` (the next attempt) back to image.requested, not to be worked on before `not_before`."""
+
+    event: ImageRequested
+    not_before: float  # epoch seconds
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Look at the same message again in `seconds` (another slot owns its URL)."""
+
+    seconds: float
+
+
+Outcome = Publish | Requeue | Wait
+
+
 @dataclass(frozen=True)
 class Deps:
     downloader: Downloader
@@ -32,50 +79,106 @@ class Deps:
     store: ImageStore
     retry: RetryPolicy
     max_pixels: int
+    claims: SourceClaims = field(default_factory=NoClaims)
+    clock: Callable[[], float] = time.time
 
 
-async def handle_image_requested(event: ImageRequested, deps: Deps) -> ImageResult:
-    """Always returns a result event: one broken image fails alone, with a reason."""
-    attempts = 0
+async def handle_image_requested(event: ImageRequested, deps: Deps) -> Outcome:
+    """Decide what becomes of one event; one broken image fails alone, with a reason."""
+    digest = url_digest(event.input_url)
+    claim = await _claim(event, digest, deps)
+    if isinstance(claim, Settled):
+        log.info("image.deduplicated", of_image=str(claim.result.image_id))
+        return Publish(as_own_result(claim.result, event.image_id))
+    if isinstance(claim, Busy):
+        return Wait(claim.retry_in)
+    outcome = await _work(event, deps)
+    await _record(event, digest, outcome, deps)
+    return outcome
+
+
+async def _claim(event: ImageRequested, digest: str, deps: Deps) -> Claim:
     try:
-        data, attempts = await download_with_retries(event.input_url, deps)
+        return await deps.claims.claim(event.request_id, digest, event.image_id)
+    except CLAIMS_UNAVAILABLE as exc:
+        log.warning("claims.unavailable", error=str(exc) or type(exc).__name__)
+        return Owned()
+
+
+async def _record(event: ImageRequested, digest: str, outcome: Outcome, deps: Deps) -> None:
+    """Tell the other slots with the same URL what came of it (best effort: they can redo it)."""
+    try:
+        if isinstance(outcome, Publish):
+            await deps.claims.settle(event.request_id, digest, event.image_id, outcome.result)
+        elif isinstance(outcome, Requeue):
+            wait = max(0.0, outcome.not_before - deps.clock())
+            await deps.claims.hold(event.request_id, digest, event.image_id, wait)
+    except CLAIMS_UNAVAILABLE as exc:
+        log.warning("claims.unavailable", error=str(exc) or type(exc).__name__)
+
+
+async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
+    try:
+        data = await deps.downloader.fetch(event.input_url)
         image = await deps.compress(data, CompressionOptions(event.quality, deps.max_pixels))
-        output_url = await deps.store.save(event.request_id, event.image_id, image.data)
-    except (DownloadError, ImageRejected) as exc:
-        log.info("image.failed", reason=exc.code, message=exc.message)
-        return ImageCompressionFailed(
+        output_url = await deps.store.save(object_key(event.request_id, event.input_url), image.data)
+    except DownloadError as exc:
+        return _after_failure(event, deps, exc.code, exc.message, exc.transient, exc.retry_after)
+    except ImageRejected as exc:
+        return _after_failure(event, deps, exc.code, exc.message, transient=False)
+    except TransientFailure as exc:
+        return _after_failure(event, deps, exc.code, exc.message, transient=True)
+    except StorageError as exc:
+        return _after_failure(event, deps, "storage_error", str(exc), transient=True)
+    except Exception as exc:  # a bug must fail one image, not stall its partition and request
+        log.exception("image.internal_error")
+        return _after_failure(event, deps, "internal_error", f"{type(exc).__name__}: {exc}", transient=False)
+    log.info(
+        "image.compressed",
+        attempt=event.attempt,
+        input_bytes=len(data),
+        output_bytes=len(image.data),
+        kept_original=image.kept_original,
+    )
+    return Publish(
+        ImageCompressed(
             request_id=event.request_id,
             tenant_id=event.tenant_id,
             image_id=event.image_id,
-            reason_code=exc.code,
-            message=exc.message,
-            attempts=getattr(exc, "attempts", max(attempts, 1)),
+            output_url=output_url,
+            input_bytes=len(data),
+            output_bytes=len(image.data),
+            width=image.width,
+            height=image.height,
+            kept_original=image.kept_original,
         )
-    log.info("image.compressed", input_bytes=len(data), output_bytes=len(image.data))
-    return ImageCompressed(
-        request_id=event.request_id,
-        tenant_id=event.tenant_id,
-        image_id=event.image_id,
-        output_url=output_url,
-        input_bytes=len(data),
-        output_bytes=len(image.data),
-        width=image.width,
-        height=image.height,
-        kept_original=image.kept_original,
     )
 
 
-async def download_with_retries(url: str, deps: Deps) -> tuple[bytes, int]:
-    """Fetch `url`, retrying transient failures with backoff; returns the bytes and attempts made."""
-    attempt = 1
-    while True:
-        try:
-            return await deps.downloader.fetch(url), attempt
-        except DownloadError as exc:
-            if not deps.retry.may_retry(attempt, exc.transient):
-                exc.attempts = attempt  # type: ignore[attr-defined]
-                raise
-            delay = deps.retry.delay_before(attempt + 1, exc.retry_after)
-            log.info("image.retrying", reason=exc.code, attempt=attempt, delay=round(delay, 2))
-            await asyncio.sleep(delay)
-            attempt += 1
+def _after_failure(
+    event: ImageRequested,
+    deps: Deps,
+    code: str,
+    message: str,
+    transient: bool,
+    retry_after: float | None = None,
+) -> Publish | Requeue:
+    """Transient and attempts left: the next attempt, later. Otherwise: fail now, with the reason."""
+    if deps.retry.may_retry(event.attempt, transient, retry_after):
+        delay = deps.retry.delay_before(event.attempt + 1, retry_after)
+        log.info("image.retry_scheduled", reason=code, attempt=event.attempt, delay=round(delay, 2))
+        next_try = event.model_copy(
+            update={"attempt": event.attempt + 1, "event_id": new_event_id(), "occurred_at": utc_now()}
+        )
+        return Requeue(next_try, deps.clock() + delay, code)
+    log.info("image.failed", reason=code, message=message, attempt=event.attempt)
+    return Publish(
+        ImageCompressionFailed(
+            request_id=event.request_id,
+            tenant_id=event.tenant_id,
+            image_id=event.image_id,
+            reason_code=code,
+            message=message,
+            attempts=event.attempt,
+        )
+    )

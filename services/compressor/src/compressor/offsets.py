@@ -6,7 +6,12 @@ import heapq
 
 
 class PartitionOffsets:
-    """Tracks one partition: the committable offset never passes an unfinished message."""
+    """Tracks one partition: the committable offset never passes an unfinished message.
+
+    An instance lives as long as this member owns the partition. A message started under
+    one ownership and finished after the partition was revoked (and perhaps assigned back)
+    finishes on the old, forgotten instance, so it can never move the new owner's offsets.
+    """
 
     def __init__(self) -> None:
         self._pending: list[int] = []  # heap of started, unfinished offsets
@@ -40,11 +45,18 @@ class OffsetTracker:
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
         self._committed: dict[tuple[str, int], int] = {}
 
-    def started(self, topic: str, partition: int, offset: int) -> None:
-        self._partitions.setdefault((topic, partition), PartitionOffsets()).started(offset)
+    def started(self, topic: str, partition: int, offset: int) -> PartitionOffsets:
+        """Record a started message; finish it on the returned ownership, not by name."""
+        part = self._partitions.setdefault((topic, partition), PartitionOffsets())
+        part.started(offset)
+        return part
 
-    def finished(self, topic: str, partition: int, offset: int) -> None:
-        self._partitions[(topic, partition)].finished(offset)
+    def current(self, topic: str, partition: int) -> PartitionOffsets | None:
+        return self._partitions.get((topic, partition))
+
+    def owns(self, part: PartitionOffsets) -> bool:
+        """Whether `part` is still the current ownership of its partition."""
+        return any(current is part for current in self._partitions.values())
 
     def to_commit(self) -> dict[tuple[str, int], int]:
         """Offsets that moved since they were last reported; marks them reported."""
@@ -56,10 +68,12 @@ class OffsetTracker:
         self._committed.update(moved)
         return moved
 
-    def forget(self, topic: str, partition: int) -> None:
-        """A revoked partition: its state belongs to the next owner now."""
-        self._partitions.pop((topic, partition), None)
-        self._committed.pop((topic, partition), None)
+    def release(self, topic: str, partition: int) -> int | None:
+        """A revoked partition: forget it, answering the offset still worth committing."""
+        part = self._partitions.pop((topic, partition), None)
+        committed = self._committed.pop((topic, partition), None)
+        offset = part.committable() if part else None
+        return offset if offset is not None and offset != committed else None
 
     @property
     def in_flight(self) -> int:

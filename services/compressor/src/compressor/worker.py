@@ -1,47 +1,64 @@
-"""The consumer loop: bounded concurrent work, results acknowledged before offsets are committed."""
+"""The consumer loop: bounded concurrent work, results acknowledged before offsets are committed.
+
+Retries never block a partition. A transient failure sends the next attempt back to
+image.requested with a `not-before` header; when it comes round, it is parked in memory until
+then while the messages behind it go on. A parked message's offset stays unfinished, so the
+commit point waits for it and a crash replays it: nothing is lost, at the price of some
+already-finished messages being redone (their outcomes are idempotent downstream).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable
 
 import structlog
 from confluent_kafka import Message, TopicPartition
-from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer
-from pipeline_runtime.netguard import AddressGuard
-from pipeline_schemas import IMAGE_COMPRESSED, IMAGE_REQUESTED, ImageRequested, decode, encode
+from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed
+from pipeline_schemas import IMAGE_COMPRESSED, IMAGE_REQUESTED, ImageRequested, decode, encode, key_of
 
-from .compression import CompressedImage, CompressionOptions, compress
 from .config import Settings
-from .downloader import AiohttpDownloader, DownloadLimits, create_session
-from .handlers import Deps, handle_image_requested
-from .offsets import OffsetTracker
-from .retrying import RetryPolicy
-from .storage import LocalImageStore
+from .handlers import Deps, Publish, Requeue, Wait, handle_image_requested
+from .offsets import OffsetTracker, PartitionOffsets
+from .parking import DelayQueue
 
 log = structlog.get_logger(__name__)
 
+NOT_BEFORE_HEADER = "not-before"  # epoch milliseconds, ASCII: the attempt waits until then
+RETRY_REASON_HEADER = "retry-reason"
+REDELIVERY_DELAY = 1.0  # seconds before a message whose result could not be sent is tried again
+IDLE_POLL = 0.2
 
-def make_pool(settings: Settings) -> Executor:
-    if settings.pool == "thread":
-        return ThreadPoolExecutor(max_workers=settings.pool_size, thread_name_prefix="pillow")
-    return ProcessPoolExecutor(max_workers=settings.pool_size)
+
+def not_before_of(msg: Message) -> float | None:
+    """The `not-before` header of a message, in epoch seconds, if it has a valid one."""
+    for name, value in msg.headers() or ():
+        if name == NOT_BEFORE_HEADER and value:
+            with contextlib.suppress(ValueError):
+                return int(value) / 1000
+    return None
 
 
 class Worker:
     """One member of the compressor consumer group."""
 
     def __init__(
-        self, settings: Settings, consumer: AsyncConsumer, producer: AsyncProducer, deps: Deps
+        self,
+        settings: Settings,
+        consumer: AsyncConsumer,
+        producer: AsyncProducer,
+        deps: Deps,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._consumer = consumer
         self._producer = producer
         self._deps = deps
+        self._clock = clock
         self._offsets = OffsetTracker()
+        self._parked: DelayQueue[Message] = DelayQueue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
@@ -49,40 +66,129 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def parked(self) -> int:
+        return len(self._parked)
+
+    # --- rebalance hooks (run on the loop, called by AsyncConsumer) ---
+
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
+        log.info("partitions.assigned", partitions=[p.partition for p in partitions])
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Forget the partitions' state; answer the offsets to commit before they move on."""
+        offsets = []
+        for tp in partitions:
+            offset = self._forget(tp)
+            if offset is not None:
+                offsets.append(TopicPartition(tp.topic, tp.partition, offset))
+        log.info("partitions.revoked", partitions=[p.partition for p in partitions])
+        return offsets
+
+    def on_lost(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._forget(tp)
+        log.warning("partitions.lost", partitions=[p.partition for p in partitions])
+
+    def _forget(self, tp: TopicPartition) -> int | None:
+        part = self._offsets.current(tp.topic, tp.partition)
+        if part is not None:
+            self._parked.drop_owner(part)
+        return self._offsets.release(tp.topic, tp.partition)
+
+    # --- the loop ---
+
     async def run(self) -> None:
         await self._consumer.start()
         while not self._stopping.is_set():
+            self._start_due()
             room = self._settings.max_in_flight - len(self._tasks)
-            if room <= 0:
-                await asyncio.wait(self._tasks, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
+            if room <= 0 or len(self._parked) >= self._settings.max_parked:
+                await self._wait_for_progress()
             else:
-                for msg in await self._consumer.consume(room, timeout=0.2):
-                    self._start(msg)
+                for msg in await self._consumer.consume(room, timeout=self._idle_timeout()):
+                    self._accept(msg)
             await self._commit_if_due()
-        await self._drain()
+        await self._shutdown()
 
-    def _start(self, msg: Message) -> None:
-        self._offsets.started(msg.topic(), msg.partition(), msg.offset())
-        task = asyncio.create_task(self._process(msg))
+    def _idle_timeout(self) -> float:
+        due = self._parked.next_due()
+        if due is None:
+            return IDLE_POLL
+        return min(IDLE_POLL, max(0.0, due - self._clock()))
+
+    async def _wait_for_progress(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(self._idle_timeout())
+
+    def _accept(self, msg: Message) -> None:
+        part = self._offsets.started(msg.topic(), msg.partition(), msg.offset())
+        due = not_before_of(msg)
+        if due is not None and due > self._clock():
+            self._parked.push(due, part, msg)
+        else:
+            self._spawn(part, msg)
+
+    def _start_due(self) -> None:
+        room = self._settings.max_in_flight - len(self._tasks)
+        for part, msg in self._parked.pop_due(self._clock(), max(room, 0)):
+            if self._offsets.owns(part):  # type: ignore[arg-type]
+                self._spawn(part, msg)  # type: ignore[arg-type]
+
+    def _spawn(self, part: PartitionOffsets, msg: Message) -> None:
+        task = asyncio.create_task(self._process(part, msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, msg: Message) -> None:
+    def _park(self, part: PartitionOffsets, msg: Message, seconds: float) -> None:
+        if self._offsets.owns(part) and not self._stopping.is_set():
+            self._parked.push(self._clock() + seconds, part, msg)
+
+    async def _process(self, part: PartitionOffsets, msg: Message) -> None:
         try:
             event = decode(IMAGE_REQUESTED.name, msg.value())
         except ValueError as exc:  # a poison message must not stall its partition
             log.error("message.undecodable", error=str(exc), partition=msg.partition(), offset=msg.offset())
-        else:
-            await self._handle(event)
-        self._offsets.finished(msg.topic(), msg.partition(), msg.offset())
-
-    async def _handle(self, event: ImageRequested) -> None:
+            part.finished(msg.offset())
+            return
         with structlog.contextvars.bound_contextvars(
-            request_id=str(event.request_id), image_id=str(event.image_id)
+            request_id=str(event.request_id), image_id=str(event.image_id), attempt=event.attempt
         ):
-            result = await handle_image_requested(event, self._deps)
-            # The offset is committed only after the broker acknowledged the result.
-            await self._producer.send(IMAGE_COMPRESSED.name, str(event.request_id).encode(), encode(result))
+            if await self._handle(event, part, msg):
+                part.finished(msg.offset())
+
+    async def _handle(self, event: ImageRequested, part: PartitionOffsets, msg: Message) -> bool:
+        """Act on the handler's decision; True when the message is done with."""
+        outcome = await handle_image_requested(event, self._deps)  # type: ignore[arg-type]
+        if isinstance(outcome, Wait):
+            self._park(part, msg, outcome.seconds)
+            return False
+        try:
+            # The offset is finished only after the broker acknowledged what we sent.
+            if isinstance(outcome, Publish):
+                result = outcome.result
+                await self._producer.send(
+                    IMAGE_COMPRESSED.name, str(result.request_id).encode(), encode(result)
+                )
+            else:
+                await self._requeue(outcome)
+        except DeliveryFailed as exc:
+            log.warning("result.not_delivered", error=str(exc))
+            self._park(part, msg, REDELIVERY_DELAY)
+            return False
+        return True
+
+    async def _requeue(self, outcome: Requeue) -> None:
+        headers = [
+            (NOT_BEFORE_HEADER, str(int(outcome.not_before * 1000)).encode()),
+            (RETRY_REASON_HEADER, outcome.reason.encode()),
+        ]
+        event = outcome.event
+        await self._producer.send(
+            IMAGE_REQUESTED.name, key_of(IMAGE_REQUESTED.name, event), encode(event), headers
+        )
 
     async def _commit_if_due(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -97,45 +203,15 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - e.g. partitions revoked; redelivery is safe
             log.warning("offsets.commit_failed", error=str(exc))
 
-    async def _drain(self, timeout: float = 30.0) -> None:
-        """On shutdown: finish in-flight work (bounded), then commit what finished."""
+    async def _shutdown(self) -> None:
+        """Finish in-flight work within the grace period; hand back the rest (left uncommitted)."""
+        handed_back = self._parked.clear()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(self._tasks, timeout=self._settings.shutdown_grace_seconds)
+            for task in pending:
+                task.cancel()
+            handed_back += len(pending)
+            if pending:
+                await asyncio.wait(pending, timeout=5)
         await self._commit_if_due(force=True)
-
-
-async def run(settings: Settings) -> None:
-    guard = AddressGuard.from_setting(settings.fetch_allowlist)
-    limits = DownloadLimits(
-        settings.connect_timeout, settings.total_timeout, settings.max_download_bytes, settings.max_redirects
-    )
-    pool = make_pool(settings)
-    loop = asyncio.get_running_loop()
-
-    async def compress_off_loop(data: bytes, options: CompressionOptions) -> CompressedImage:
-        return await loop.run_in_executor(pool, compress, data, options)
-
-    producer = AsyncProducer(settings.kafka.bootstrap_servers)
-    consumer = AsyncConsumer(settings.kafka.bootstrap_servers, settings.group_id, [IMAGE_REQUESTED.name])
-    async with create_session(guard, limits, max_connections=settings.max_in_flight * 2) as session:
-        deps = Deps(
-            downloader=AiohttpDownloader(session, guard, limits),
-            compress=compress_off_loop,
-            store=LocalImageStore(settings.media_dir, settings.media_base_url),
-            retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
-            max_pixels=settings.max_pixels,
-        )
-        worker = Worker(settings, consumer, producer, deps)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        log.info(
-            "compressor.started", group=settings.group_id, pool=settings.pool, pool_size=settings.pool_size
-        )
-        try:
-            await worker.run()
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.close()
-            await asyncio.to_thread(producer.close)
-            pool.shutdown(wait=True, cancel_futures=True)
-    log.info("compressor.stopped")
+        log.info("compressor.drained", handed_back=handed_back)

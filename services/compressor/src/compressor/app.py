@@ -1,0 +1,144 @@
+"""Assembling one compressor member from its settings, and running it until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import asyncpg
+import structlog
+from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer
+from pipeline_runtime.netguard import AddressGuard
+from pipeline_schemas import IMAGE_REQUESTED
+
+from .compression import CompressedImage, CompressionOptions, compress
+from .config import Settings
+from .downloader import AiohttpDownloader, DownloadLimits, create_session
+from .handlers import Deps, TransientFailure
+from .retrying import RetryPolicy
+from .sources import CLAIMS_UNAVAILABLE, NoClaims, PgSourceClaims, SourceClaims
+from .storage import open_store
+from .worker import Worker
+
+log = structlog.get_logger(__name__)
+
+
+class PillowPool:
+    """Runs `compress` off the event loop; a pool broken by a dying worker is replaced."""
+
+    def __init__(self, kind: str, size: int) -> None:
+        self._kind = kind
+        self._size = size
+        self._executor = self._new()
+
+    def _new(self) -> Executor:
+        if self._kind == "thread":
+            return ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="pillow")
+        return ProcessPoolExecutor(max_workers=self._size)
+
+    async def compress(self, data: bytes, options: CompressionOptions) -> CompressedImage:
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, compress, data, options)
+        except BrokenProcessPool as exc:
+            if executor is self._executor:
+                log.error("pool.broken", error=str(exc))
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new()
+            raise TransientFailure("worker_crashed", "the image worker process died") from exc
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.asynccontextmanager
+async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
+    """URL claims in PostgreSQL when a database is configured; otherwise none."""
+    if not (settings.dedupe and settings.database_url):
+        log.warning("claims.disabled", reason="no DATABASE_URL" if settings.dedupe else "dedupe off")
+        yield NoClaims()
+        return
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4, command_timeout=10)
+    try:
+        claims = PgSourceClaims(pool, settings.claim_lease_seconds)
+        try:
+            await claims.prepare(settings.claims_retention_days)
+        except CLAIMS_UNAVAILABLE as exc:
+            log.warning("claims.prepare_failed", error=str(exc))
+        yield claims
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pool.close(), timeout=5)
+
+
+def download_limits(settings: Settings) -> DownloadLimits:
+    return DownloadLimits(
+        settings.connect_timeout, settings.total_timeout, settings.max_download_bytes, settings.max_redirects
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        settings.max_attempts,
+        settings.retry_base_seconds,
+        settings.retry_max_seconds,
+        settings.retry_after_max_seconds,
+    )
+
+
+async def run(settings: Settings) -> None:
+    guard = AddressGuard.from_setting(settings.fetch_allowlist)
+    limits = download_limits(settings)
+    pool = PillowPool(settings.pool, settings.pool_size)
+    producer = AsyncProducer(settings.kafka.bootstrap_servers)
+    async with (
+        open_claims(settings) as claims,
+        open_store(settings.storage()) as store,
+        create_session(guard, limits, max_connections=settings.max_in_flight * 2) as session,
+    ):
+        deps = Deps(
+            downloader=AiohttpDownloader(session, guard, limits),
+            compress=pool.compress,
+            store=store,
+            retry=retry_policy(settings),
+            max_pixels=settings.max_pixels,
+            claims=claims,
+        )
+        await _serve(settings, producer, deps)
+    await asyncio.to_thread(producer.close)
+    pool.shutdown()
+    log.info("compressor.stopped")
+
+
+async def _serve(settings: Settings, producer: AsyncProducer, deps: Deps) -> None:
+    # The hooks name `worker` before it exists; they only run once the consumer has started.
+    consumer = AsyncConsumer(
+        settings.kafka.bootstrap_servers,
+        settings.group_id,
+        [IMAGE_REQUESTED.name],
+        on_assign=lambda parts: worker.on_assign(parts),
+        on_revoke=lambda parts: worker.on_revoke(parts),
+        on_lost=lambda parts: worker.on_lost(parts),
+        **{"session.timeout.ms": settings.session_timeout_ms},
+    )
+    worker = Worker(settings, consumer, producer, deps)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    log.info(
+        "compressor.started",
+        group=settings.group_id,
+        pool=settings.pool,
+        pool_size=settings.pool_size,
+        max_in_flight=settings.max_in_flight,
+        storage=settings.storage_url or f"file://{settings.media_dir}",
+    )
+    try:
+        await worker.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.close()  # leaves the group; on_revoke commits what finished
