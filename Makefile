@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help install up down demo bench test test-unit test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench chaos test test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ status: install  ## what is running
 
 test: install  ## every test: unit, then integration and e2e against a real broker and database
 	$(PY) -m pytest
+
+chaos: install  ## the chaos suite alone: faults mid-flight, then exactly-once checks, printed as a table
+	$(PY) -m pytest tests/chaos
 
 test-unit: install  ## unit tests only (no servers)
 	$(PY) -m pytest tests/unit
