@@ -34,6 +34,7 @@ class Settings(BaseSettings):
         "", description="Base of output URLs (e.g. a CDN); empty: endpoint/bucket, path-style."
     )
     s3_addressing_style: Literal["path", "virtual", "auto"] = Field("path")
+    s3_acl: str = Field("", description="Canned ACL for each object (e.g. public-read); empty: none.")
     database_url: str = Field(
         "",
         validation_alias="DATABASE_URL",
@@ -81,5 +82,6 @@ class Settings(BaseSettings):
             s3_region=self.s3_region,
             s3_public_base_url=self.s3_public_base_url,
             s3_addressing_style=self.s3_addressing_style,
+            s3_acl=self.s3_acl,
             max_connections=self.max_in_flight,
         )

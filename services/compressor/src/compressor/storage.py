@@ -63,13 +63,18 @@ class LocalImageStore:
 
 
 class S3ImageStore:
-    """PUTs objects through an aiobotocore S3 client; URLs are `public_base_url/key`."""
+    """PUTs objects through an aiobotocore S3 client; URLs are `public_base_url/key`.
 
-    def __init__(self, client: Any, bucket: str, prefix: str, public_base_url: str) -> None:
+    The URLs are fetchable when the bucket (or a CDN in front of it) serves them publicly,
+    usually by a bucket policy; stores that use ACLs can be given one for each object instead.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str, public_base_url: str, acl: str = "") -> None:
         self._client = client
         self._bucket = bucket
         self._prefix = prefix.strip("/")
         self._public = public_base_url.rstrip("/")
+        self._extra = {"ACL": acl} if acl else {}
 
     def full_key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
@@ -78,7 +83,7 @@ class S3ImageStore:
         full = self.full_key(key)
         try:
             await self._client.put_object(
-                Bucket=self._bucket, Key=full, Body=data, ContentType=JPEG_CONTENT_TYPE
+                Bucket=self._bucket, Key=full, Body=data, ContentType=JPEG_CONTENT_TYPE, **self._extra
             )
         except Exception as exc:  # botocore's errors share no useful base class
             raise StorageError(f"cannot put s3://{self._bucket}/{full}: {exc}") from exc
@@ -130,6 +135,7 @@ class StorageSettings:
     s3_region: str = "us-east-1"
     s3_public_base_url: str = ""
     s3_addressing_style: str = "path"
+    s3_acl: str = ""
     max_connections: int = 32
 
 
@@ -146,7 +152,7 @@ async def open_store(settings: StorageSettings) -> AsyncIterator[ImageStore]:
         public = s3_public_base_url(
             location.bucket, endpoint, settings.s3_region, settings.s3_public_base_url
         )
-        yield S3ImageStore(client, location.bucket, location.prefix, public)
+        yield S3ImageStore(client, location.bucket, location.prefix, public, settings.s3_acl)
 
 
 @contextlib.asynccontextmanager
