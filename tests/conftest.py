@@ -90,3 +90,20 @@ def webhook_secret(pipeline) -> str:
 @pytest.fixture
 def notifier_url(pipeline) -> str:
     return f"http://127.0.0.1:{pipeline.notifier_port}"
+
+
+@pytest.fixture(scope="module")
+def fresh_database_url(infrastructure) -> str:
+    """A migrated database of its own, which no running service reads or relays from."""
+    import asyncio
+    import uuid
+
+    from devstack import postgres
+    from devstack.migrate import apply_migrations
+
+    base = infrastructure.database_url.rpartition("/")[0]
+    url = f"{base}/imgpipe_it_{uuid.uuid4().hex[:12]}"
+    asyncio.run(postgres.create_database(url))
+    asyncio.run(apply_migrations(url))
+    yield url
+    asyncio.run(postgres.drop_database(url))

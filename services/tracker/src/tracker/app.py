@@ -68,6 +68,7 @@ class TrackerApp(faust.App):
 
 
 def create_faust_app(settings: Settings) -> TrackerApp:
+    """The worker's app; building it connects to nothing (agents' test_context needs no broker)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = TrackerApp(
         settings,

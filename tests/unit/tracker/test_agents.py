@@ -1,0 +1,117 @@
+"""The agent body: decode, record through a fake repository, signal completions; and the Faust agent."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from pipeline_schemas import ImageCompressed, ImageCompressionFailed, RequestCompleted, encode, utc_now
+from tracker.agents import process_results, record_until_stored
+from tracker.repository import Recorded
+
+
+class FakeProgressRepository:
+    """Counts each image once, like the real one, and records every call."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.seen: set = set()
+        self.calls: list = []
+
+    async def record_result(self, event) -> Recorded:
+        self.calls.append(event)
+        if event.image_id in self.seen:
+            return Recorded(counted=False)
+        self.seen.add(event.image_id)
+        if len(self.seen) < self.total:
+            return Recorded(counted=True)
+        done = RequestCompleted(
+            request_id=event.request_id,
+            status="completed",
+            total_images=self.total,
+            processed_images=self.total,
+            failed_images=0,
+            completed_at=utc_now(),
+            output_csv_url="http://t/o.csv",
+        )
+        return Recorded(counted=True, completed=done)
+
+
+async def values(*raw: bytes):
+    for item in raw:
+        yield item
+
+
+def compressed(request_id, image_id=None) -> ImageCompressed:
+    return ImageCompressed(
+        request_id=request_id,
+        image_id=image_id or uuid4(),
+        output_url="http://m/x.jpg",
+        input_bytes=10,
+        output_bytes=5,
+        width=1,
+        height=1,
+    )
+
+
+async def test_each_result_is_recorded_and_a_completion_is_signalled_once():
+    rid = uuid4()
+    repo = FakeProgressRepository(total=2)
+    first = compressed(rid)
+    signals: list[int] = []
+    stream = values(encode(first), encode(first), encode(compressed(rid)))
+    await process_results(stream, repo.record_result, lambda: signals.append(1))
+    assert len(repo.calls) == 3
+    assert repo.seen == {first.image_id} | {repo.calls[2].image_id}
+    assert signals == [1]
+
+
+async def test_an_undecodable_message_is_skipped_and_the_rest_still_recorded():
+    rid = uuid4()
+    repo = FakeProgressRepository(total=5)
+    failed = ImageCompressionFailed(request_id=rid, image_id=uuid4(), reason_code="timeout", message="slow")
+    await process_results(values(b"not json", encode(failed)), repo.record_result, lambda: None)
+    assert [c.image_id for c in repo.calls] == [failed.image_id]
+
+
+async def test_recording_waits_out_a_database_outage():
+    attempts = {"n": 0}
+
+    async def flaky(event):
+        attempts["n"] += 1
+        if attempts["n"] < 3:
+            raise ConnectionRefusedError("database restarting")
+        return Recorded(counted=True)
+
+    result = await record_until_stored(flaky, compressed(uuid4()), max_delay=0.01)
+    assert result.counted
+    assert attempts["n"] == 3
+
+
+async def test_a_programming_error_is_not_retried_forever():
+    async def broken(event):
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        await record_until_stored(broken, compressed(uuid4()), max_delay=0.01)
+
+
+async def test_the_faust_agent_records_results_through_its_dependencies():
+    from tracker.app import create_faust_app
+    from tracker.config import Settings
+
+    app = create_faust_app(
+        Settings(data_dir="/tmp/tracker-agent-test", kafka={"bootstrap_servers": "unused:9092"})
+    )
+    app.finalize()
+    app.flow_control.resume()
+    repo = FakeProgressRepository(total=1)
+    woken: list[int] = []
+    app.deps.repository = repo
+    app.deps.relay = type("Relay", (), {"wake": lambda self: woken.append(1)})()
+    agent = app.agents["record-results"]
+    async with agent.test_context() as agent_under_test:
+        event = compressed(uuid4())
+        await agent_under_test.put(encode(event))
+    assert [c.image_id for c in repo.calls] == [event.image_id]
+    assert woken == [1]
