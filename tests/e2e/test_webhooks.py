@@ -174,3 +174,35 @@ async def test_a_subscription_url_must_be_an_absolute_http_url(notifier_url):
         resp = await client.post(f"{notifier_url}/subscriptions", json={"url": "ftp://example.test/x"})
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_pending_retry_survives_a_notifier_crash(
+    ingest_url, notifier_url, pipeline, image_host, subscriber
+):
+    from devstack import procs, services
+
+    calls = {"n": 0}
+    crashed = asyncio.Event()
+
+    async def fails_until_the_notifier_restarted(_: web.Request) -> web.Response:
+        calls["n"] += 1
+        return web.Response(status=200 if crashed.is_set() else 503)
+
+    subscriber.routes["hook"] = fails_until_the_notifier_restarted
+    accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
+
+    async def first_attempt_failed() -> bool:
+        return len(subscriber.hits("hook")) >= 1
+
+    assert await wait_until(first_attempt_failed, timeout=30)
+    await asyncio.to_thread(procs.kill_hard, pipeline.run_dir, "notifier")
+    crashed.set()
+    await asyncio.to_thread(services.start_one, pipeline, "notifier")
+    await asyncio.to_thread(services.wait_healthy, pipeline)
+
+    async def delivered() -> bool:
+        log = await deliveries(notifier_url, accepted["request_id"])
+        return any(a["delivery_status"] == "delivered" for a in log)
+
+    assert await wait_until(delivered, timeout=60)
+    assert len({h.headers["webhook-id"] for h in subscriber.hits("hook")}) == 1
