@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help install up down demo bench chaos test test-unit test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench chaos docs test test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ schemas: install  ## regenerate schemas/jsonschema from the pydantic models
 
 schemas-check: install
 	$(PY) -m pipeline_schemas._generate --check
+
+docs: install  ## regenerate the generated parts of docs/ (settings reference, API collection)
+	$(PY) scripts/gen_docs.py
 
 logs:  ## follow the logs of the dev stack
 	tail -F .run/dev/logs/*.log
