@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Literal
 
 import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _identity(_: object, __: str, event_dict: dict) -> dict:
+    return event_dict
 
 
 class LogSettings(BaseSettings):
@@ -19,6 +24,36 @@ class LogSettings(BaseSettings):
     level: str = "INFO"
 
 
+_SECRET_PATTERNS = [
+    (re.compile(r"imgp_[A-Za-z0-9_-]{16,}"), "imgp_[REDACTED]"),
+    (re.compile(r"whsec_[A-Za-z0-9+/=]{16,}"), "whsec_[REDACTED]"),
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1[REDACTED]"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s\"']+@"), r"\1[REDACTED]@"),
+]
+
+
+def redact_text(text: str) -> str:
+    """API keys, webhook secrets, bearer tokens and URL credentials replaced by [REDACTED]."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_secrets(_: object, __: str, event_dict: dict) -> dict:
+    """structlog processor: a last line of defence so no secret reaches a log line."""
+    return {key: _redact(value) for key, value in event_dict.items()}
+
+
 def configure_logging(settings: LogSettings, service: str, *, cache: bool = True) -> None:
     """Configure structlog and route stdlib logging (uvicorn, aiokafka, faust) through it."""
     level = logging.getLevelName(settings.level.upper())
@@ -27,10 +62,14 @@ def configure_logging(settings: LogSettings, service: str, *, cache: bool = True
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info if settings.format == "console" else _identity,
+        redact_secrets,
     ]
     renderer: structlog.types.Processor
     if settings.format == "json":
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, without frame locals (they could hold a key or a secret).
+        no_locals = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        shared.insert(-1, structlog.processors.ExceptionRenderer(no_locals))
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer()

@@ -1,0 +1,86 @@
+"""HTTP pieces every FastAPI service shares: problem+json errors, the auth dependency, security headers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .auth import AuthError, Principal, authenticate
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://imgpipe.dev/problems/"
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457, application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_responses(*statuses: int, model: type[BaseModel] = Problem) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries declaring problem+json answers."""
+    return {s: {"model": model, "content": {PROBLEM_JSON: {}}} for s in statuses}
+
+
+AUTH_RESPONSES = problem_responses(401, 403)
+
+
+def require(scope: str):
+    """A dependency giving the calling Principal, refusing callers without `scope` (401/403)."""
+
+    async def dependency(
+        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    ) -> Principal:
+        return await authenticate(authorization, request.app.state.key_store.find, scope)
+
+    return Depends(dependency)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' http: https: data:; frame-ancestors 'none'",
+}
+
+
+def install_common_handlers(app: FastAPI) -> None:
+    """problem+json for auth, validation and routing errors, and security headers on every answer."""
+
+    @app.exception_handler(AuthError)
+    async def auth_failed(_: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        title = "Unauthorized" if exc.status == 401 else "Forbidden"
+        return problem(exc.status, title.lower(), title, exc.detail, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return problem(422, "invalid-request", "Invalid request", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail), headers=exc.headers)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
