@@ -1,0 +1,3 @@
+from imgpipe_cli.app import main
+
+main()
