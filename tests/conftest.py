@@ -107,3 +107,14 @@ def fresh_database_url(infrastructure) -> str:
     asyncio.run(apply_migrations(url))
     yield url
     asyncio.run(postgres.drop_database(url))
+
+
+@pytest.fixture
+def api_key(pipeline) -> str:
+    """The test stack's bootstrap key: every scope, default tenant."""
+    return pipeline.api_key()
+
+
+@pytest.fixture
+def auth_headers(api_key) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}

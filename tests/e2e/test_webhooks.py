@@ -55,8 +55,16 @@ async def finished_request(ingest_url: str, image_host: LocalServer, **form: str
     return accepted
 
 
+@pytest.fixture(autouse=True)
+def _notifier_key(api_key):
+    AUTH.update({"Authorization": f"Bearer {api_key}"})
+
+
+AUTH: dict[str, str] = {}
+
+
 async def deliveries(notifier_url: str, request_id: str) -> list[dict]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         return (await client.get(f"{notifier_url}/requests/{request_id}/deliveries")).json()
 
 
@@ -90,7 +98,7 @@ async def test_a_subscriber_that_never_answers_is_dead_lettered_and_can_be_repla
     dead: list[dict] = []
 
     async def dead_lettered() -> bool:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
             letters = (await client.get(f"{notifier_url}/dead-letters")).json()
         dead[:] = [d for d in letters if d["request_id"] == accepted["request_id"]]
         return bool(dead)
@@ -100,7 +108,7 @@ async def test_a_subscriber_that_never_answers_is_dead_lettered_and_can_be_repla
     assert dead[0]["last_error"] == "timeout"
 
     subscriber.routes["hook"] = failing_then_ok(0)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         resp = await client.post(f"{notifier_url}/deliveries/{dead[0]['delivery_id']}/replay")
     assert resp.status_code == 202
 
@@ -131,7 +139,7 @@ async def test_a_global_subscription_receives_completions_signed_with_its_own_se
     ingest_url, notifier_url, image_host, subscriber
 ):
     subscriber.routes["global"] = failing_then_ok(0)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         created = await client.post(f"{notifier_url}/subscriptions", json={"url": subscriber.url("global")})
         assert created.status_code == 201
         subscription = created.json()
@@ -162,7 +170,7 @@ async def test_a_global_subscription_receives_completions_signed_with_its_own_se
             "output_csv_url",
         } <= set(body)
     finally:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
             deleted = await client.delete(f"{notifier_url}/subscriptions/{subscription['subscription_id']}")
             again = await client.delete(f"{notifier_url}/subscriptions/{subscription['subscription_id']}")
     assert deleted.status_code == 204
@@ -170,7 +178,7 @@ async def test_a_global_subscription_receives_completions_signed_with_its_own_se
 
 
 async def test_a_subscription_url_must_be_an_absolute_http_url(notifier_url):
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         resp = await client.post(f"{notifier_url}/subscriptions", json={"url": "ftp://example.test/x"})
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("application/problem+json")

@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from pipeline_runtime.auth import SCOPES, AsyncpgKeyStore
+from pipeline_runtime.http import install_common_handlers
 from pipeline_runtime.kafka import AsyncConsumer
 from pipeline_runtime.netguard import AddressGuard
 from pipeline_schemas import REQUEST_COMPLETED
 
 from .config import Settings
 from .repository import AsyncpgDeliveryRepository
-from .routes import problem, router
+from .routes import router
 from .sender import AiohttpWebhookSender, create_session
 from .signing import new_secret
 from .subscriptions import AsyncpgSubscriptionRepository, SecretBox
@@ -31,12 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(router)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            422, "invalid-request", "Invalid request", "; ".join(str(e["msg"]) for e in exc.errors())
-        )
-
+    install_common_handlers(app)
     return app
 
 
@@ -54,6 +49,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
     box = SecretBox(settings.secrets_key.get_secret_value()) if settings.secrets_key else None
     app.state.pool = pool
+    app.state.key_store = AsyncpgKeyStore(pool)
+    if settings.bootstrap_api_key:
+        await app.state.key_store.ensure(
+            settings.bootstrap_api_key.get_secret_value(), "default", list(SCOPES), "bootstrap"
+        )
     app.state.repository = repository = AsyncpgDeliveryRepository(pool)
     app.state.subscriptions = subscriptions = AsyncpgSubscriptionRepository(pool, box)
     consumer = AsyncConsumer(settings.kafka.bootstrap_servers, settings.group_id, [REQUEST_COMPLETED.name])

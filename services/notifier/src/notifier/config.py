@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     signing_secret: SecretStr | None = Field(
         None, description="`whsec_<base64>` secret signing per-request webhooks; random if unset."
     )
+    bootstrap_api_key: SecretStr | None = Field(
+        None,
+        validation_alias="BOOTSTRAP_API_KEY",
+        description="When set, this API key exists with every scope for the default tenant.",
+    )
     secrets_key: SecretStr | None = Field(
         None, description="Fernet key encrypting subscription secrets at rest; subscriptions need it."
     )

@@ -87,6 +87,13 @@ class AsyncpgDeliveryRepository:
                 delay,
             )
 
+    async def request_exists(self, request_id: UUID, tenant_id: str) -> bool:
+        return bool(
+            await self._pool.fetchval(
+                "SELECT 1 FROM requests WHERE request_id = $1 AND tenant_id = $2", request_id, tenant_id
+            )
+        )
+
     async def deliveries_for(self, request_id: UUID) -> list[asyncpg.Record]:
         return await self._pool.fetch(
             "SELECT d.delivery_id, d.event_id, d.target_url, d.status, d.attempts, d.next_attempt_at,"

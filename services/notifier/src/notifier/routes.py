@@ -8,33 +8,13 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from pipeline_runtime.auth import Principal
+from pipeline_runtime.http import AUTH_RESPONSES, problem, problem_responses, require
 from pydantic import BaseModel, Field, field_validator
 
 router = APIRouter()
-PROBLEM_JSON = "application/problem+json"
-TENANT = "default"  # until API keys carry tenants (issue 6)
-
-
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-
-
-def problem(status: int, slug: str, title: str, detail: str) -> JSONResponse:
-    body = {
-        "type": f"https://imgpipe.dev/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
+WEBHOOKS = require("webhooks")
+READ = require("read")
 
 
 class NewSubscription(BaseModel):
@@ -87,9 +67,12 @@ class DeadLetter(BaseModel):
 
 
 @router.post(
-    "/subscriptions", status_code=201, response_model=CreatedSubscription, responses=problems(422, 503)
+    "/subscriptions",
+    status_code=201,
+    response_model=CreatedSubscription,
+    responses={**AUTH_RESPONSES, **problem_responses(422, 503)},
 )
-async def create_subscription(body: NewSubscription, request: Request) -> Any:
+async def create_subscription(body: NewSubscription, request: Request, caller: Principal = WEBHOOKS) -> Any:
     """Subscribe a URL to every request.completed event of the tenant."""
     subscriptions = request.app.state.subscriptions
     if not subscriptions.can_store_secrets:
@@ -99,35 +82,47 @@ async def create_subscription(body: NewSubscription, request: Request) -> Any:
             "Subscriptions unavailable",
             "NOTIFIER_SECRETS_KEY is not configured, so secrets cannot be stored encrypted",
         )
-    created, secret = await subscriptions.create(TENANT, body.url, body.description)
+    created, secret = await subscriptions.create(caller.tenant_id, body.url, body.description)
     return CreatedSubscription(
         **SubscriptionOut.model_validate(created, from_attributes=True).model_dump(), secret=secret
     )
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut])
-async def list_subscriptions(request: Request) -> Any:
+@router.get("/subscriptions", response_model=list[SubscriptionOut], responses=AUTH_RESPONSES)
+async def list_subscriptions(request: Request, caller: Principal = WEBHOOKS) -> Any:
     """Every subscription of the tenant (secrets are never shown again)."""
     return [
         SubscriptionOut.model_validate(s, from_attributes=True)
-        for s in await request.app.state.subscriptions.list(TENANT)
+        for s in await request.app.state.subscriptions.list(caller.tenant_id)
     ]
 
 
 @router.delete(
-    "/subscriptions/{subscription_id}", status_code=204, response_class=Response, responses=problems(404, 422)
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(404, 422),
 )
-async def delete_subscription(subscription_id: UUID, request: Request) -> Response:
+async def delete_subscription(
+    subscription_id: UUID, request: Request, caller: Principal = WEBHOOKS
+) -> Response:
     """Remove a subscription; its pending deliveries are cancelled."""
-    if not await request.app.state.subscriptions.delete(TENANT, subscription_id):
+    if not await request.app.state.subscriptions.delete(caller.tenant_id, subscription_id):
         return problem(404, "not-found", "Unknown subscription", f"no subscription {subscription_id}")
     return Response(status_code=204)
 
 
-@router.get("/requests/{request_id}/deliveries", response_model=list[Attempt], responses=problems(422))
-async def deliveries(request_id: UUID, request: Request) -> Any:
+@router.get(
+    "/requests/{request_id}/deliveries",
+    response_model=list[Attempt],
+    responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
+)
+async def deliveries(request_id: UUID, request: Request, caller: Principal = READ) -> Any:
     """Every webhook attempt for a request, with its time, status code and latency."""
-    rows = await request.app.state.repository.deliveries_for(request_id)
+    repository = request.app.state.repository
+    if not await repository.request_exists(request_id, caller.tenant_id):
+        return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
+    rows = await repository.deliveries_for(request_id)
     return [
         Attempt(
             delivery_id=r["delivery_id"],
@@ -144,10 +139,10 @@ async def deliveries(request_id: UUID, request: Request) -> Any:
     ]
 
 
-@router.get("/dead-letters", response_model=list[DeadLetter])
-async def dead_letters(request: Request) -> Any:
+@router.get("/dead-letters", response_model=list[DeadLetter], responses=AUTH_RESPONSES)
+async def dead_letters(request: Request, caller: Principal = WEBHOOKS) -> Any:
     """Deliveries that exhausted their attempts or were refused for good."""
-    rows = await request.app.state.repository.dead_letters(TENANT)
+    rows = await request.app.state.repository.dead_letters(caller.tenant_id)
     return [
         DeadLetter(
             webhook_id=r["event_id"], **{k: r[k] for k in DeadLetter.model_fields if k != "webhook_id"}
@@ -156,10 +151,14 @@ async def dead_letters(request: Request) -> Any:
     ]
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=202, responses=problems(404, 422))
-async def replay(delivery_id: UUID, request: Request) -> Any:
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    status_code=202,
+    responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
+)
+async def replay(delivery_id: UUID, request: Request, caller: Principal = WEBHOOKS) -> Any:
     """Send a dead-lettered delivery again, with the same webhook-id and a fresh schedule."""
-    if not await request.app.state.repository.replay(TENANT, delivery_id):
+    if not await request.app.state.repository.replay(caller.tenant_id, delivery_id):
         return problem(404, "not-found", "No such dead letter", f"no dead delivery {delivery_id}")
     return {"delivery_id": str(delivery_id), "status": "pending"}
 
@@ -170,7 +169,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses=problems(503))
+@router.get("/readyz", responses=problem_responses(503))
 async def readyz(request: Request) -> Any:
     """PostgreSQL is reachable."""
     try:

@@ -71,10 +71,18 @@ class Profile:
             "TRACKER_DATA_DIR": str(self.run_dir / "tracker-data"),
             "NOTIFIER_PORT": str(self.notifier_port),
             "NOTIFIER_SIGNING_SECRET": self.webhook_secret(),
+            "BOOTSTRAP_API_KEY": self.api_key(),
             "NOTIFIER_SECRETS_KEY": self._kept_secret(
                 "secrets-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
             ),
         }
+
+    def api_key(self) -> str:
+        """The stack's bootstrap API key (every scope, default tenant), made once and kept."""
+        return self._kept_secret(
+            "api-key",
+            lambda: "imgp_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode(),
+        )
 
     def _kept_secret(self, name: str, make) -> str:
         path = self.run_dir / name
