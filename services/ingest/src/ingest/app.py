@@ -1,49 +1,86 @@
-"""The ingest FastAPI application factory."""
+"""The ingest FastAPI application factory and the connections it lives with."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pipeline_runtime.kafka import AsyncProducer
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import IMAGE_REQUESTED
 
 from .config import Settings
-from .problems import problem
-from .repository import AsyncpgUploadRepository
+from .limits import BodySizeLimit
+from .problems import install_problem_handlers, install_problem_openapi, problem
+from .repository import AsyncpgUploadRepository, UploadRepository
 from .routes import router
 
 log = structlog.get_logger(__name__)
 
-
-# What asyncpg raises when the server is down or restarting: the upload is refused whole.
-DATABASE_UNAVAILABLE = (
+# What asyncpg raises when the server is down, restarting or refusing connections: the upload
+# is refused whole (its transaction never committed) and the client is told to retry.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
-    asyncio.TimeoutError,
+    TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
 )
+CHECK_TIMEOUT = 2.0
 
 
-def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="imgpipe ingest", version="1.0.0", lifespan=lifespan)
+@dataclass(frozen=True)
+class Resources:
+    """What the routes need from the outside world; tests pass fakes through create_app."""
+
+    repository: UploadRepository
+    readiness: Callable[[], Awaitable[dict[str, bool]]]
+    wake_relay: Callable[[], None]
+
+
+ResourceFactory = Callable[[Settings], AbstractAsyncContextManager[Resources]]
+
+
+def create_app(settings: Settings, *, resources: ResourceFactory | None = None) -> FastAPI:
+    connect = resources or connect_resources
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with connect(settings) as ready:
+            app.state.resources = ready
+            yield
+
+    app = FastAPI(
+        title="imgpipe ingest",
+        version="1.0.0",
+        description="Accepts product CSVs for image compression. Every error is application/problem+json.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.include_router(router)
-    install_error_handlers(app)
+    install_problem_handlers(app)
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, database_unavailable)
+    install_problem_openapi(app)
+    app.add_middleware(BodySizeLimit, max_file_bytes=settings.max_upload_bytes)
     return app
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """The PostgreSQL pool, the Kafka producer and the outbox relay task.
+
+    min_size=0: the service starts (and reports not ready) while PostgreSQL is down.
+    """
+    pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=10, timeout=5)
     producer = AsyncProducer(settings.kafka.bootstrap_servers)
     relay = OutboxRelay(
         pool,
@@ -52,12 +89,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
     )
-    app.state.repository = AsyncpgUploadRepository(pool)
-    app.state.relay_wake = relay.wake
-    app.state.readiness = lambda: readiness(pool, producer)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
     try:
-        yield
+        yield Resources(AsyncpgUploadRepository(pool), lambda: readiness(pool, producer), relay.wake)
     finally:
         relay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -67,34 +101,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def readiness(pool: asyncpg.Pool, producer: AsyncProducer) -> dict[str, bool]:
-    database = kafka = True
-    try:
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), 2)
-    except Exception:  # noqa: BLE001
-        database = False
-    try:
-        kafka = await asyncio.to_thread(producer.has_broker, 2.0)
-    except Exception:  # noqa: BLE001
-        kafka = False
+    """Both checks at once, each bounded, so /readyz answers within a few seconds."""
+    database, kafka = await asyncio.gather(database_reachable(pool), kafka_reachable(producer))
     return {"database": database, "kafka": kafka}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError):
-        errors = [
-            {"row": 0, "column": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
-        ]
-        return problem(422, "invalid-request", "Invalid request", "the request is malformed", errors=errors)
+async def database_reachable(pool: asyncpg.Pool) -> bool:
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), CHECK_TIMEOUT)
+    except Exception:  # noqa: BLE001 - any failure means not reachable
+        return False
+    return True
 
-    async def database_unavailable(_: Request, exc: Exception):
-        log.error("database.unavailable", error=str(exc))
-        return problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "the database is unreachable; nothing was recorded, retry later",
-        )
 
-    for exc_class in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(exc_class, database_unavailable)
+async def kafka_reachable(producer: AsyncProducer) -> bool:
+    try:
+        return await asyncio.to_thread(producer.has_broker, CHECK_TIMEOUT)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database.unavailable", error=repr(exc))
+    response = problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the database is unreachable; nothing was recorded, retry later",
+    )
+    response.headers["retry-after"] = "5"
+    return response

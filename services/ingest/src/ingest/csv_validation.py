@@ -316,12 +316,19 @@ def is_plain_web_url(url: str) -> bool:
         host = url[7:].partition("/")[0]
     else:
         return False
+    name, colon, port = host.partition(":")
+    if colon and not is_plain_port(port):
+        return False
     return (
         len(url) <= MAX_URL_LENGTH
-        and host.replace(".", "").replace("-", "").isalnum()
+        and name.replace(".", "").replace("-", "").isalnum()
         and " " not in url
         and url.isprintable()
     )
+
+
+def is_plain_port(port: str) -> bool:
+    return port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535
 
 
 def describe_url_problem(url: str) -> str | None:

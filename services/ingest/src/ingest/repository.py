@@ -80,10 +80,7 @@ class AsyncpgUploadRepository:
     async def _copy_images(conn: asyncpg.Connection, plan: UploadPlan) -> None:
         await conn.copy_records_to_table(
             "images",
-            records=(
-                (i.image_id, plan.request_id, i.row, i.serial_number, i.product_name, i.position, i.input_url)
-                for i in plan.images
-            ),
+            records=plan.image_rows(),
             columns=[
                 "image_id",
                 "request_id",
