@@ -2,51 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
 import contextlib
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 import asyncpg
+import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .aggregation import Progress, neutralise_cell
 from .config import Settings
+from .problems import install_problem_handlers, install_problem_openapi, problem, problem_responses
 from .repository import AsyncpgProgressRepository
 
-PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
 router = APIRouter()
 
+OUTPUT_HEADER = "S. No.,Product Name,Input Image Urls,Output Image Urls"
+MAX_CURSOR_VALUE = 2**31 - 1  # row numbers and positions are PostgreSQL integers
+CHECK_TIMEOUT = 2.0
+# asyncpg's signs of a server that is down, restarting or refusing: answered 503, never 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+)
 
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
+RequestState = Literal["pending", "processing", "completed", "completed_with_errors", "failed"]
+ImageState = Literal["pending", "done", "failed"]
 
 
 class RequestStatus(BaseModel):
     request_id: UUID
-    status: str
+    status: RequestState = Field(description="`failed` means every image failed.")
     total_images: int
-    processed_images: int
-    failed_images: int
-    progress: float
+    processed_images: int = Field(description="Images compressed and stored.")
+    failed_images: int = Field(description="Images that could not be processed.")
+    progress: float = Field(ge=0, le=1, description="(processed + failed) / total, from 0 to 1.")
     created_at: datetime
     updated_at: datetime
-    completed_at: datetime | None
+    completed_at: datetime | None = Field(description="Null until every image is finished.")
 
 
 class ImageError(BaseModel):
-    code: str
+    code: str = Field(description="Machine-readable reason, e.g. `not_an_image`.")
     message: str
 
 
@@ -54,10 +68,10 @@ class ImageItem(BaseModel):
     image_id: UUID
     serial_number: int
     product_name: str
-    position: int
+    position: int = Field(description="0-based index of the URL within its product row.")
     input_url: str
     output_url: str | None
-    status: str
+    status: ImageState
     error: ImageError | None
     input_bytes: int | None
     output_bytes: int | None
@@ -67,34 +81,50 @@ class ImageItem(BaseModel):
 
 class ImagesPage(BaseModel):
     items: list[ImageItem]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
-def problem(status: int, slug: str, title: str, detail: str) -> JSONResponse:
-    body = {
-        "type": f"https://imgpipe.dev/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
+class Readiness(BaseModel):
+    status: Literal["ok"] = "ok"
+    database: Literal["ok"] = "ok"
+
+
+class ProgressQueries(Protocol):
+    async def request_status(self, request_id: UUID) -> Any: ...
+    async def images_page(self, request_id: UUID, after: tuple[int, int] | None, limit: int) -> Any: ...
+    async def all_images(self, request_id: UUID) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the routes need; tests pass fakes through create_api."""
+
+    repository: ProgressQueries
+    database_reachable: Callable[[], Awaitable[bool]]
+
+
+ResourceFactory = Callable[[Settings], AbstractAsyncContextManager[Resources]]
 
 
 def not_found(request_id: UUID) -> JSONResponse:
     return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
 
 
-def repo(request: Request) -> AsyncpgProgressRepository:
-    return request.app.state.repository
+def repo(request: Request) -> ProgressQueries:
+    return request.app.state.resources.repository
 
 
-@router.get("/status/{request_id}", response_model=RequestStatus, responses=problems(404, 422))
+@router.get(
+    "/status/{request_id}",
+    response_model=RequestStatus,
+    responses=problem_responses(404, 422, 503),
+)
 async def get_status(request_id: UUID, request: Request) -> Any:
-    """Progress and outcome of one request."""
+    """Progress and outcome of one request; 404 for an id no upload returned."""
     row = await repo(request).request_status(request_id)
     if row is None:
         return not_found(request_id)
@@ -110,31 +140,48 @@ def encode_cursor(row_number: int, position: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[int, int]:
-    row, pos = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-    return int(row), int(pos)
+    """The (row, position) a cursor of ours points after; ValueError for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError) as exc:
+        raise ValueError("not a cursor") from exc
+    row_text, _, pos_text = text.partition(":")
+    if not (row_text.isdigit() and pos_text.isdigit()):
+        raise ValueError("not a cursor")
+    row, pos = int(row_text), int(pos_text)
+    if row > MAX_CURSOR_VALUE or pos > MAX_CURSOR_VALUE:
+        raise ValueError("not a cursor")
+    return row, pos
 
 
-@router.get("/requests/{request_id}/images", response_model=ImagesPage, responses=problems(404, 422))
+@router.get(
+    "/requests/{request_id}/images",
+    response_model=ImagesPage,
+    responses=problem_responses(404, 422, 503),
+)
 async def list_images(
     request_id: UUID,
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Images per page.")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> Any:
-    """Every image of a request, in input order, cursor-paginated."""
-    if await repo(request).request_status(request_id) is None:
-        return not_found(request_id)
+    """Every image of a request in input order (row, then position), cursor-paginated."""
     try:
         after = decode_cursor(cursor) if cursor else None
     except ValueError:
-        return problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not one this API gave")
+        errors = [{"row": None, "column": "cursor", "message": "not a cursor this API gave"}]
+        return problem(422, "invalid-cursor", "Invalid cursor", "invalid: cursor", errors=errors)
+    if await repo(request).request_status(request_id) is None:
+        return not_found(request_id)
     rows = await repo(request).images_page(request_id, after, limit)
     items = [image_item(r) for r in rows]
     next_cursor = encode_cursor(rows[-1]["row_number"], rows[-1]["position"]) if len(rows) == limit else None
     return ImagesPage(items=items, next_cursor=next_cursor)
 
 
-def image_item(r: asyncpg.Record) -> ImageItem:
+def image_item(r: Any) -> ImageItem:
     error = ImageError(code=r["error_code"], message=r["error_message"] or "") if r["error_code"] else None
     fields = {k: r[k] for k in ImageItem.model_fields if k != "error"}
     return ImageItem(**fields, error=error)
@@ -142,19 +189,26 @@ def image_item(r: asyncpg.Record) -> ImageItem:
 
 @router.get(
     "/requests/{request_id}/output.csv",
+    response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "The output CSV."},
-        **problems(404, 409, 422),
+        200: {
+            "description": f"The output CSV: `{OUTPUT_HEADER}`, one row per product in input order.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404, 409, 422, 503),
     },
 )
 async def output_csv(request_id: UUID, request: Request) -> Any:
-    """The input CSV with an Output Image Urls column, aligned URL by URL."""
+    """The input rows with an Output Image Urls column, aligned URL by URL; 409 until finished."""
     status = await repo(request).request_status(request_id)
     if status is None:
         return not_found(request_id)
     if status["completed_at"] is None:
         return problem(
-            409, "not-finished", "Request not finished", "the output CSV exists once every image is finished"
+            409,
+            "not-finished",
+            "Request not finished",
+            "the output CSV exists once every image is finished; poll the status URL",
         )
     rows = await repo(request).all_images(request_id)
     return Response(
@@ -164,60 +218,90 @@ async def output_csv(request_id: UUID, request: Request) -> Any:
     )
 
 
-def render_output_csv(images: list[Any]) -> str:
-    """One line per product in input order; failed images leave their output slot empty."""
+def render_output_csv(images: Sequence[Any]) -> str:
+    """One line per product in input order, both URL lists always one quoted cell.
+
+    Outputs are aligned with inputs position by position; a failed image leaves its slot empty.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["S. No.", "Product Name", "Input Image Urls", "Output Image Urls"])
+    out.write(OUTPUT_HEADER + "\r\n")
+    writer = csv.writer(out, lineterminator="")
     products: dict[int, list[Any]] = {}
     for image in images:
         products.setdefault(image["row_number"], []).append(image)
-    for shots in products.values():
+    for row_number in sorted(products):
+        shots = sorted(products[row_number], key=lambda s: s["position"])
         first = shots[0]
-        writer.writerow(
-            [
-                first["serial_number"],
-                neutralise_cell(first["product_name"]),
-                ",".join(s["input_url"] for s in shots),
-                ",".join(s["output_url"] or "" for s in shots),
-            ]
-        )
+        writer.writerow([first["serial_number"], neutralise_cell(first["product_name"])])
+        inputs = ",".join(s["input_url"] for s in shots)
+        outputs = ",".join(s["output_url"] or "" for s in shots)
+        out.write(f",{quoted(inputs)},{quoted(outputs)}\r\n")
     return out.getvalue()
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
+def quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"'
 
 
-@router.get("/readyz", responses=problems(503))
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is alive (nothing else is checked)."""
+    return Health()
+
+
+@router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
 async def readyz(request: Request) -> Any:
-    """PostgreSQL is reachable."""
+    """Ready when PostgreSQL answers: it is all the status API reads (it uses no broker)."""
+    if not await request.app.state.resources.database_reachable():
+        return problem(503, "not-ready", "Not ready", "unreachable: database", checks={"database": False})
+    return Readiness()
+
+
+@contextlib.asynccontextmanager
+async def connect_database(settings: Settings) -> AsyncIterator[Resources]:
+    """min_size=0: the API starts, and answers 503, while PostgreSQL is down."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=10, timeout=5)
+
+    async def database_reachable() -> bool:
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), CHECK_TIMEOUT)
+        except Exception:  # noqa: BLE001 - any failure means not reachable
+            return False
+        return True
+
     try:
-        await request.app.state.pool.fetchval("SELECT 1")
-    except Exception:  # noqa: BLE001
-        return problem(503, "not-ready", "Not ready", "the database is unreachable")
-    return {"status": "ok", "database": "ok"}
+        yield Resources(AsyncpgProgressRepository(pool, settings.public_base_url), database_reachable)
+    finally:
+        await pool.close()
 
 
-def create_api(settings: Settings) -> FastAPI:
+async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database.unavailable", error=repr(exc))
+    response = problem(503, "unavailable", "Service unavailable", "the database is unreachable; retry later")
+    response.headers["retry-after"] = "5"
+    return response
+
+
+def create_api(settings: Settings, *, resources: ResourceFactory | None = None) -> FastAPI:
+    connect = resources or connect_database
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
-        app.state.repository = AsyncpgProgressRepository(app.state.pool, settings.public_base_url)
-        try:
+        async with connect(settings) as ready:
+            app.state.resources = ready
             yield
-        finally:
-            await app.state.pool.close()
 
-    app = FastAPI(title="imgpipe tracker", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title="imgpipe tracker",
+        version="1.0.0",
+        description="Status, images and output CSV of uploads. Every error is application/problem+json.",
+        lifespan=lifespan,
+    )
     app.include_router(router)
+    install_problem_handlers(app)
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, database_unavailable)
+    install_problem_openapi(app)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/media", StaticFiles(directory=settings.media_dir), name="media")
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "invalid-request", "Invalid request", "; ".join(e["msg"] for e in exc.errors()))
-
     return app
