@@ -103,3 +103,13 @@ async def test_status_of_an_unknown_request_is_404_problem(tracker_url):
         resp = await client.get(f"{tracker_url}/status/00000000-0000-4000-8000-000000000000")
     assert resp.status_code == 404
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_workers_and_services_expose_prometheus_metrics_after_a_run(pipeline, notifier_url, tracker_url):
+    async with httpx.AsyncClient(timeout=10) as client:
+        tracker_worker = (await client.get(f"http://127.0.0.1:{pipeline.metrics_port_base + 11}/metrics")).text
+        notifier = (await client.get(f"{notifier_url}/metrics")).text
+    assert "imgpipe_results_recorded_total" in tracker_worker
+    assert "imgpipe_outbox_backlog_rows" in tracker_worker
+    assert 'service="notifier"' in notifier
+    assert "http_requests_total{" in notifier

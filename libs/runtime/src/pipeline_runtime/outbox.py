@@ -11,12 +11,14 @@ deduplicate on the event id.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import asyncpg
 import structlog
 
 from .kafka import AsyncProducer
+from .metrics import OUTBOX_BACKLOG
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +38,7 @@ class OutboxRelay:
         batch_size: int = 2000,
         idle_seconds: float = 0.5,
         retry_seconds: float = 2.0,
+        service: str = "unknown",
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -44,6 +47,8 @@ class OutboxRelay:
         self._idle = idle_seconds
         self._retry = retry_seconds
         self._wake = asyncio.Event()
+        self._service = service
+        self._sampled_at = 0.0
         self.published = 0
 
     def wake(self) -> None:
@@ -62,10 +67,21 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    async def sample_backlog(self, every: float = 5.0) -> None:
+        """Keep the outbox backlog gauge fresh (at most one count every `every` seconds)."""
+        now = time.monotonic()
+        if now - self._sampled_at >= every:
+            self._sampled_at = now
+            rows = await self._pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE topic = ANY($1::text[])", self._topics
+            )
+            OUTBOX_BACKLOG.labels(self._service).set(rows)
+
     async def run(self) -> None:
         """Relay forever; errors (Kafka or PostgreSQL away) are logged and retried."""
         while True:
             try:
+                await self.sample_backlog()
                 count = await self.publish_batch()
             except asyncio.CancelledError:
                 raise

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pipeline_runtime.auth import SCOPES, AsyncpgKeyStore
 from pipeline_runtime.http import install_common_handlers
 from pipeline_runtime.kafka import AsyncConsumer
+from pipeline_runtime.metrics import install_metrics
 from pipeline_runtime.netguard import AddressGuard
 from pipeline_schemas import REQUEST_COMPLETED
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
 
     install_common_handlers(app)
+    install_metrics(app, "notifier")
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import structlog
+from pipeline_runtime.metrics import WEBHOOK_ATTEMPTS
 from pipeline_schemas import RequestCompleted
 
 from .delivery import judge
@@ -59,6 +60,7 @@ async def attempt_delivery(
     await repository.record_attempt(
         delivery, answer.status_code, answer.error, answer.latency_ms, outcome.verdict.value, outcome.delay
     )
+    WEBHOOK_ATTEMPTS.labels("notifier", outcome.verdict.value).inc()
     log.info(
         "webhook.attempted",
         request_id=str(delivery.request_id),

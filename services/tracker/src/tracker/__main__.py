@@ -11,9 +11,11 @@ from .config import Settings
 
 def run_worker(settings: Settings) -> None:
     import faust
+    from pipeline_runtime.metrics import serve_metrics
 
     from .app import create_faust_app
 
+    serve_metrics(settings.metrics_port)
     app = create_faust_app(settings)
     worker = faust.Worker(app, loglevel=settings.log.level.lower(), redirect_stdouts=False)
     configure_logging(settings.log, "tracker")

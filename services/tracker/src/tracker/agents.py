@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from pipeline_runtime.database import DATABASE_UNAVAILABLE
+from pipeline_runtime.metrics import REQUESTS_COMPLETED, RESULTS_RECORDED
 from pipeline_schemas import IMAGE_COMPRESSED, ImageCompressed, ImageCompressionFailed, decode
 from pydantic import ValidationError
 
@@ -19,7 +20,9 @@ ImageResult = ImageCompressed | ImageCompressionFailed
 RecordResult = Callable[[ImageResult], Awaitable[Recorded]]
 
 
-async def record_until_stored(record: RecordResult, event: ImageResult, *, max_delay: float = 10.0) -> Recorded:
+async def record_until_stored(
+    record: RecordResult, event: ImageResult, *, max_delay: float = 10.0
+) -> Recorded:
     """Retry while PostgreSQL is unreachable: the event is not acknowledged until it is stored."""
     delay = 0.2
     while True:
@@ -45,9 +48,11 @@ async def process_results(
             request_id=str(event.request_id), image_id=str(event.image_id)
         ):
             recorded = await record_until_stored(record, event)  # type: ignore[arg-type]
+            RESULTS_RECORDED.labels("tracker", "counted" if recorded.counted else "duplicate").inc()
             log.debug("result.recorded", counted=recorded.counted, type=event.event_type)
             if recorded.completed:
                 log.info("request.completed", status=recorded.completed.status)
+                REQUESTS_COMPLETED.labels("tracker", recorded.completed.status).inc()
                 on_completed()
 
 

@@ -52,6 +52,7 @@ class TrackerApp(faust.App):
             [REQUEST_COMPLETED.name],
             batch_size=500,
             idle_seconds=self.settings.relay_idle_seconds,
+            service="tracker",
         )
         self._tracker_relay_task = asyncio.create_task(self.deps.relay.run(), name="completion-relay")
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="PostgreSQL DSN (shared name, no prefix).",
     )
+    metrics_port: int = Field(0, description="Port of the worker's /metrics endpoint (0: none).")
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)

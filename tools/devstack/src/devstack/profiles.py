@@ -49,6 +49,11 @@ class Profile:
         return self.external_database or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/imgpipe"
 
     @property
+    def metrics_port_base(self) -> int:
+        """Worker processes (no HTTP server of their own) serve /metrics from here up."""
+        return self.kafka_port + 20
+
+    @property
     def media_dir(self) -> Path:
         return self.run_dir / "media"
 

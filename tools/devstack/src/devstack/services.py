@@ -37,8 +37,14 @@ def health_urls(profile: Profile) -> dict[str, str]:
 
 def own_env(profile: Profile, name: str) -> dict[str, str]:
     """What differs between members of one service: each Faust worker keeps its own data directory."""
+    member = int(name.rsplit("-", 1)[1]) if name[-1].isdigit() else 0
     if name.startswith("tracker-worker"):
-        return {"TRACKER_DATA_DIR": str(profile.run_dir / "tracker-data" / name)}
+        return {
+            "TRACKER_DATA_DIR": str(profile.run_dir / "tracker-data" / name),
+            "TRACKER_METRICS_PORT": str(profile.metrics_port_base + 10 + member),
+        }
+    if name.startswith("compressor"):
+        return {"COMPRESSOR_METRICS_PORT": str(profile.metrics_port_base + member)}
     return {}
 
 
