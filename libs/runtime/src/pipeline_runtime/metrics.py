@@ -7,6 +7,7 @@ HTTP server call `serve_metrics(port)`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 
@@ -80,10 +81,13 @@ def install_metrics(app: FastAPI, service: str) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """For worker processes without an HTTP server; port 0 turns it off."""
+def serve_metrics(port: int, host: str | None = None) -> None:
+    """For worker processes without an HTTP server; port 0 turns it off.
+
+    Binds loopback unless METRICS_HOST says otherwise (containers set 0.0.0.0).
+    """
     if port:
-        start_http_server(port, addr=host)
+        start_http_server(port, addr=host or os.environ.get("METRICS_HOST", "127.0.0.1"))
 
 
 def record_lag(service: str, positions: Iterable[tuple[str, int, int, int]]) -> None:
