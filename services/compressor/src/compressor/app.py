@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,23 +29,49 @@ from .worker import Worker
 log = structlog.get_logger(__name__)
 
 
-class PillowPool:
-    """Runs `compress` off the event loop; a pool broken by a dying worker is replaced."""
+def _quiet_worker() -> None:
+    """Pool processes leave signals to their parent, which finishes or hands back their work.
 
-    def __init__(self, kind: str, size: int) -> None:
+    A SIGTERM sent to the whole process group (as devstack and most supervisors do) would
+    otherwise kill the workers under the in-flight images the parent is still finishing.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class PillowPool:
+    """Runs `compress` off the event loop; a pool broken by a dying worker is replaced.
+
+    Processes are spawned, not forked: a forked child would inherit the parent's threads' locks
+    and its asyncio signal wake-up pipe (a signal to a child would then stop the parent).
+    """
+
+    def __init__(self, kind: str, size: int, work: Callable[..., CompressedImage] = compress) -> None:
         self._kind = kind
         self._size = size
+        self._work = work
         self._executor = self._new()
 
     def _new(self) -> Executor:
         if self._kind == "thread":
             return ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="pillow")
-        return ProcessPoolExecutor(max_workers=self._size)
+        return ProcessPoolExecutor(
+            max_workers=self._size, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+        )
+
+    async def warm_up(self) -> None:
+        """Start every worker now, not under the first images (nor while shutting down)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self._size)))
 
     async def compress(self, data: bytes, options: CompressionOptions) -> CompressedImage:
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, compress, data, options)
+            return await asyncio.get_running_loop().run_in_executor(executor, self._work, data, options)
         except BrokenProcessPool as exc:
             if executor is self._executor:
                 log.error("pool.broken", error=str(exc))
@@ -94,6 +122,7 @@ async def run(settings: Settings) -> None:
     guard = AddressGuard.from_setting(settings.fetch_allowlist)
     limits = download_limits(settings)
     pool = PillowPool(settings.pool, settings.pool_size)
+    await pool.warm_up()
     producer = AsyncProducer(settings.kafka.bootstrap_servers)
     async with (
         open_claims(settings) as claims,

@@ -58,6 +58,10 @@ class ImageRejected(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ImageRejected], tuple[str, str]]:
+        # It crosses the process pool by pickle; the default would call __init__ with one argument.
+        return (type(self), (self.code, self.message))
+
 
 def compress(data: bytes, options: CompressionOptions) -> CompressedImage:
     with _open_image(data, options.max_pixels) as image:

@@ -45,6 +45,9 @@ class TransientFailure(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type[TransientFailure], tuple[str, str]]:
+        return (type(self), (self.code, self.message))
+
 
 @dataclass(frozen=True)
 class Publish:
