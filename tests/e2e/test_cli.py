@@ -46,9 +46,16 @@ async def image_host():
 
 
 @pytest.fixture
-def cli_env(ingest_url, tracker_url) -> dict[str, str]:
+def cli_env(pipeline, ingest_url, tracker_url) -> dict[str, str]:
+    """URLs and the stack's bootstrap API key, given the way a user would: in the environment."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("IMGPIPE_")}
-    return {**env, "IMGPIPE_INGEST_URL": ingest_url, "IMGPIPE_API_URL": tracker_url, "COLUMNS": "200"}
+    return {
+        **env,
+        "IMGPIPE_INGEST_URL": ingest_url,
+        "IMGPIPE_API_URL": tracker_url,
+        "IMGPIPE_API_KEY": pipeline.api_key(),
+        "COLUMNS": "200",
+    }
 
 
 async def imgpipe(env: dict[str, str], *args: object) -> Run:

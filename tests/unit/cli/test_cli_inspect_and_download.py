@@ -151,18 +151,27 @@ def test_a_missing_image_is_reported_and_exits_1_while_the_others_are_saved(imgp
     assert sorted(path.name for path in (tmp_path / "i").iterdir()) == ["1-1.jpg", "2-1.jpg"]
 
 
-def test_downloads_keep_to_the_concurrency_limit(imgpipe, fake, tmp_path):
+def test_concurrent_downloads_keep_to_the_limit_and_count_every_byte(imgpipe, fake, tmp_path):
     request = fake.add_request(["completed"], [image(serial, 1) for serial in range(1, 41)])
     for item in request.images:
         fake.media[item["output_url"]] = JPEG_BYTES
 
     result = imgpipe(
-        "download", request.request_id, "-o", tmp_path / "o.csv", "--images", tmp_path / "i", "-j", "3"
+        "download",
+        request.request_id,
+        "-o",
+        tmp_path / "o.csv",
+        "--images",
+        tmp_path / "i",
+        "-j",
+        "3",
+        "--json",
     )
 
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "i").iterdir())) == 40
     assert fake.most_in_flight == 3
+    assert json_of(result)["images"]["bytes"] == 40 * len(JPEG_BYTES)
 
 
 def test_the_api_key_goes_to_the_pipeline_and_never_to_another_media_host(imgpipe, fake, tmp_path):
@@ -200,3 +209,12 @@ def test_the_api_key_option_overrides_the_environment(imgpipe, fake):
     imgpipe("status", request.request_id, "--api-key", "from-flag", env={"IMGPIPE_API_KEY": "from-env"})
 
     assert fake.received[0].headers["Authorization"] == "Bearer from-flag"
+
+
+def test_an_unwritable_output_path_is_an_error_not_a_traceback(imgpipe, fake, tmp_path):
+    request = finished_request_with_media(fake)
+
+    result = imgpipe("download", request.request_id, "-o", tmp_path / "no" / "such" / "dir.csv", "--json")
+
+    assert result.exit_code == 1
+    assert json_of(result)["error"]["title"] == "Cannot write file"

@@ -138,6 +138,8 @@ class PipelineApi:
             return written
         except httpx.TransportError as error:
             raise ServiceUnreachable(url, describe(error)) from error
+        except OSError as error:
+            raise CliError("Cannot write file", f"{path}: {error.strerror or error}") from error
         finally:
             partial.unlink(missing_ok=True)
 

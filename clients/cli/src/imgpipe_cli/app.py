@@ -285,7 +285,12 @@ async def download_images(
     api: PipelineApi, request_id: str, targets: DownloadTargets, output: Output
 ) -> DownloadReport:
     assert targets.images_dir is not None
-    targets.images_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        targets.images_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(
+            "Cannot create directory", f"{targets.images_dir}: {error.strerror or error}"
+        ) from error
     files, skipped = image_files([image async for image in api.images(request_id)], targets.images_dir)
     with DownloadProgress(output.stderr, len(files)) as progress:
         report = await save_images(api, files, targets.concurrency, progress.advance)

@@ -64,7 +64,8 @@ async def save_images(
         while pending:
             file = pending.popleft()
             try:
-                report.bytes += await save_with_retry(api, file)
+                written = await save_with_retry(api, file)  # awaited first: `+= await` would lose updates
+                report.bytes += written
                 report.saved += 1
             except CliError as error:
                 report.failures.append({"url": file.url, "file": str(file.path), "error": str(error)})
