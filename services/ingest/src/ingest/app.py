@@ -93,11 +93,24 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
     try:
         yield Resources(AsyncpgUploadRepository(pool), lambda: readiness(pool, producer), relay.wake)
     finally:
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay_task
+        await stop_task(relay_task)
         await asyncio.to_thread(producer.close)
-        await pool.close()
+        await close_pool(pool)
+
+
+async def stop_task(task: asyncio.Task[None], timeout: float = 10.0) -> None:
+    """Cancel until the task is done, within `timeout`.
+
+    Python 3.11's asyncio.wait_for can swallow a cancellation that arrives as its inner wait
+    completes (the relay's idle wait after a wake-up does just that), so one cancel() may not
+    be enough; a single `await task` would then hang shutdown forever.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not task.done() and asyncio.get_running_loop().time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if not task.done():
+        log.warning("task.stop_timeout", task=task.get_name())
 
 
 async def readiness(pool: asyncpg.Pool, producer: AsyncProducer) -> dict[str, bool]:
@@ -119,6 +132,15 @@ async def kafka_reachable(producer: AsyncProducer) -> bool:
         return await asyncio.to_thread(producer.has_broker, CHECK_TIMEOUT)
     except Exception:  # noqa: BLE001
         return False
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
+    """Close gracefully, but never hang shutdown on a connection lost in an outage."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("database.pool_close_timeout", timeout=timeout)
+        pool.terminate()
 
 
 async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:

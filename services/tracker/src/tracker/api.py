@@ -272,7 +272,16 @@ async def connect_database(settings: Settings) -> AsyncIterator[Resources]:
     try:
         yield Resources(AsyncpgProgressRepository(pool, settings.public_base_url), database_reachable)
     finally:
-        await pool.close()
+        await close_pool(pool)
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
+    """Close gracefully, but never hang shutdown on a connection lost in an outage."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("database.pool_close_timeout", timeout=timeout)
+        pool.terminate()
 
 
 async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
