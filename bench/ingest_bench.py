@@ -11,6 +11,7 @@ no compressor of any running stack is handed URLs that nobody serves.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -77,6 +78,10 @@ async def count_stored(dsn: str) -> tuple[int, int, int]:
     return requests, images, outbox
 
 
+def log_path(run_dir: Path) -> Path:
+    return run_dir / "logs" / "ingest-bench.log"
+
+
 def start_ingest(run_dir: Path, dsn: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -86,9 +91,9 @@ def start_ingest(run_dir: Path, dsn: str, port: int) -> subprocess.Popen[bytes]:
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }
-    log_path = run_dir / "logs" / "ingest-bench.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    path = log_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -117,6 +122,15 @@ def measure(url: str, pid: int, data: bytes) -> tuple[float, float, float, dict]
     if response.status_code != 202:
         raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
     return elapsed, before_mb, peak_mb, response.json()
+
+
+def server_phases(log_path: Path, request_id: str) -> str:
+    """validate/store seconds from ingest's own `upload.accepted` log line, if it is there."""
+    for line in reversed(log_path.read_text(errors="replace").splitlines()):
+        if request_id in line and "upload.accepted" in line:
+            entry = json.loads(line)
+            return f"validate {entry['validate_seconds']:.2f} s, store {entry['store_seconds']:.2f} s"
+    return "not logged"
 
 
 def report(data: bytes, elapsed: float, before_mb: float, peak_mb: float, body: dict, stored: tuple) -> None:
@@ -150,6 +164,8 @@ def main() -> None:
         data = product_csv()
         elapsed, before_mb, peak_mb, body = measure(url, proc.pid, data)
         report(data, elapsed, before_mb, peak_mb, body, asyncio.run(count_stored(dsn)))
+        print(f"inside ingest: {server_phases(log_path(profile.run_dir), body['request_id'])}")
+        print(f"load average while measuring (other work on this machine): {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()
         try:
