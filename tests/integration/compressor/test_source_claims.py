@@ -70,8 +70,8 @@ async def test_concurrent_claims_have_exactly_one_winner(claims):
 
 async def test_the_owner_redelivered_takes_its_claim_back_at_once(claims):
     request, image, digest = uuid.uuid4(), uuid.uuid4(), url_digest(URL)
-    assert await claims.claim(request, digest, image) == Owned()
-    assert await claims.claim(request, digest, image) == Owned()
+    assert await claims.claim(request, digest, image) == Owned(1)
+    assert await claims.claim(request, digest, image) == Owned(2)
 
 
 async def test_an_expired_lease_passes_to_the_next_slot(pool):
@@ -103,3 +103,8 @@ async def test_a_failure_is_settled_too(claims):
     answer = await claims.claim(request, digest, uuid.uuid4())
     assert isinstance(answer, Settled)
     assert answer.result.reason_code == "not_an_image"
+
+
+async def test_starts_count_how_often_the_same_image_took_its_claim(claims):
+    request, image, digest = uuid.uuid4(), uuid.uuid4(), url_digest(URL)
+    assert [await claims.claim(request, digest, image) for _ in range(3)] == [Owned(1), Owned(2), Owned(3)]

@@ -214,3 +214,17 @@ async def test_without_the_claims_database_the_image_is_still_processed():
     claims = FakeClaims(answer=OSError("connection refused"))
     outcome = await handle_image_requested(requested(), deps(claims=claims))
     assert isinstance(outcome.result, ImageCompressed)
+
+
+async def test_an_image_that_keeps_cutting_its_work_short_fails_instead_of_crashing_member_after_member():
+    downloader = FakeDownloader()
+    claims = FakeClaims(Owned(starts=4))
+    outcome = await handle_image_requested(requested(attempt=1), deps(downloader, claims=claims))
+    assert outcome.result.reason_code == "worker_crashed"
+    assert downloader.fetched == []
+    assert claims.settled == [outcome.result]
+
+
+async def test_restarts_within_the_limit_and_retries_are_not_crashes():
+    outcome = await handle_image_requested(requested(attempt=3), deps(claims=FakeClaims(Owned(starts=5))))
+    assert isinstance(outcome.result, ImageCompressed)

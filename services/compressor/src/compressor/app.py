@@ -136,6 +136,7 @@ async def run(settings: Settings) -> None:
             retry=retry_policy(settings),
             max_pixels=settings.max_pixels,
             claims=claims,
+            max_restarts=settings.max_restarts,
         )
         await _serve(settings, producer, deps)
     await asyncio.to_thread(producer.close)

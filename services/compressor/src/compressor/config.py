@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         validation_alias="FETCH_ALLOWLIST",
         description="Comma-separated CIDRs that downloads may reach although they are not public.",
     )
+    max_restarts: int = Field(
+        3, ge=1, description="Starts of one image beyond its attempts before it fails `worker_crashed`."
+    )
     max_in_flight: int = Field(32, ge=1, description="Images being worked on at once (bounds memory).")
     max_parked: int = Field(10_000, ge=1, description="Messages waiting for a retry time, at most.")
     pool: Literal["process", "thread"] = Field("process", description="Where Pillow runs.")

@@ -28,7 +28,6 @@ __all__ = [
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 RETRY_AFTER_CAP = 300.0
-_CHUNK_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -168,24 +167,35 @@ class AiohttpDownloader:
     async def _read_body(self, url: URL, resp: aiohttp.ClientResponse) -> bytes:
         max_bytes = self._limits.max_bytes
         declared = resp.headers.get("Content-Length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
-            resp.close()  # drop the connection without reading the body
-            raise DownloadError(
-                "too_large",
-                f"{url}: Content-Length {int(declared)} exceeds limit of {max_bytes} bytes",
-                transient=False,
-            )
-        body = bytearray()
-        async for chunk in resp.content.iter_chunked(_CHUNK_SIZE):
-            if len(body) + len(chunk) > max_bytes:
+        if declared is not None and declared.strip().isdigit():
+            if int(declared) > max_bytes:
+                resp.close()  # drop the connection without reading the body
+                raise DownloadError(
+                    "too_large",
+                    f"{url}: Content-Length {int(declared)} exceeds limit of {max_bytes} bytes",
+                    transient=False,
+                )
+            if not resp.headers.get("Content-Encoding"):
+                # aiohttp reads exactly the declared length (no more), in one buffer.
+                return await resp.read()
+        return await self._read_capped(url, resp, max_bytes)
+
+    @staticmethod
+    async def _read_capped(url: URL, resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+        """Stream a body of unknown length, cut off as soon as it passes `max_bytes`."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > max_bytes:
                 resp.close()
                 raise DownloadError(
                     "too_large",
                     f"{url}: body exceeds limit of {max_bytes} bytes",
                     transient=False,
                 )
-            body += chunk
-        return bytes(body)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def _parse_url(raw: str | URL) -> URL:

@@ -84,6 +84,7 @@ class Deps:
     max_pixels: int
     claims: SourceClaims = field(default_factory=NoClaims)
     clock: Callable[[], float] = time.time
+    max_restarts: int = 3
 
 
 async def handle_image_requested(event: ImageRequested, deps: Deps) -> Outcome:
@@ -95,7 +96,10 @@ async def handle_image_requested(event: ImageRequested, deps: Deps) -> Outcome:
         return Publish(as_own_result(claim.result, event.image_id))
     if isinstance(claim, Busy):
         return Wait(claim.retry_in)
-    outcome = await _work(event, deps)
+    if claim.starts - event.attempt >= deps.max_restarts:
+        outcome: Outcome = _crash_loop(event, claim.starts)
+    else:
+        outcome = await _work(event, deps)
     await _record(event, digest, outcome, deps)
     return outcome
 
@@ -154,6 +158,26 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
             width=image.width,
             height=image.height,
             kept_original=image.kept_original,
+        )
+    )
+
+
+def _crash_loop(event: ImageRequested, starts: int) -> Publish:
+    """An image whose work keeps being cut short fails, rather than take down member after member.
+
+    With Pillow in threads a decoder crash kills the whole member, and the image comes back to
+    the next one; the claims count how often it started, so the loop ends here.
+    """
+    message = f"work on this image started {starts} times without finishing (a crashing decoder?)"
+    log.error("image.failed", reason="worker_crashed", message=message, attempt=event.attempt)
+    return Publish(
+        ImageCompressionFailed(
+            request_id=event.request_id,
+            tenant_id=event.tenant_id,
+            image_id=event.image_id,
+            reason_code="worker_crashed",
+            message=message,
+            attempts=event.attempt,
         )
     )
 

@@ -38,13 +38,15 @@ CREATE TABLE IF NOT EXISTS compressor_sources (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (request_id, url_sha256)
 )"""
+_DDL_STARTS = "ALTER TABLE compressor_sources ADD COLUMN IF NOT EXISTS starts integer NOT NULL DEFAULT 1"
 _CLAIM = """
 INSERT INTO compressor_sources AS s (request_id, url_sha256, owner_image, state, lease_until)
 VALUES ($1, $2, $3, 'working', now() + make_interval(secs => $4))
 ON CONFLICT (request_id, url_sha256) DO UPDATE
-   SET owner_image = EXCLUDED.owner_image, lease_until = EXCLUDED.lease_until, updated_at = now()
+   SET owner_image = EXCLUDED.owner_image, lease_until = EXCLUDED.lease_until, updated_at = now(),
+       starts = CASE WHEN s.owner_image = EXCLUDED.owner_image THEN s.starts + 1 ELSE 1 END
  WHERE s.state = 'working' AND (s.owner_image = EXCLUDED.owner_image OR s.lease_until < now())
-RETURNING owner_image"""
+RETURNING starts"""
 _READ = """
 SELECT state, result, GREATEST(0, EXTRACT(EPOCH FROM lease_until - now()))::float8 AS lease_left
   FROM compressor_sources WHERE request_id = $1 AND url_sha256 = $2"""
@@ -62,7 +64,13 @@ CLAIMS_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Inte
 
 @dataclass(frozen=True)
 class Owned:
-    """This slot does the work."""
+    """This slot does the work; `starts` counts how often this image has started on it.
+
+    Starts beyond the image's attempts mean its work was cut short: handed back on a rebalance,
+    or its member died (perhaps because of this very image: see handlers.py).
+    """
+
+    starts: int = 1
 
 
 @dataclass(frozen=True)
@@ -116,12 +124,14 @@ class PgSourceClaims:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('compressor_sources'))")
             await conn.execute(_DDL)
+            await conn.execute(_DDL_STARTS)
             await conn.execute(_EXPIRE, retention_days)
 
     async def claim(self, request_id: UUID, digest: str, image_id: UUID) -> Claim:
         async with self._pool.acquire() as conn:
-            if await conn.fetchval(_CLAIM, request_id, digest, image_id, self._lease) is not None:
-                return Owned()
+            starts = await conn.fetchval(_CLAIM, request_id, digest, image_id, self._lease)
+            if starts is not None:
+                return Owned(starts)
             row = await conn.fetchrow(_READ, request_id, digest)
         if row is None:  # expired and deleted between the two statements: rare, ask again soon
             return Busy(0.1)
