@@ -98,7 +98,7 @@ def field_error(error: dict[str, Any]) -> dict[str, Any]:
 
 
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-    log.error("request.failed", error=repr(exc), exc_info=exc)
+    log.error("request.failed", error=repr(exc))  # the server logs the traceback itself
     return problem(500, "internal", "Internal Server Error", "an unexpected error occurred")
 
 
