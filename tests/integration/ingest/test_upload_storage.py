@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -227,3 +228,47 @@ async def test_a_failure_midway_through_the_transaction_leaves_nothing_half_writ
 
     assert await db.fetchval("SELECT count(*) FROM requests WHERE request_id = $1", plan.request_id) == 0
     assert await db.fetchval("SELECT count(*) FROM images WHERE request_id = $1", plan.request_id) == 0
+
+
+async def test_two_concurrent_uploads_with_one_idempotency_key_create_one_request(ingest, db):
+    key = f"race-{uuid.uuid4()}"
+    data = csv_bytes(f"1,A,{NOBODY}/r/1.jpg")
+
+    answers = await asyncio.gather(
+        *[upload(ingest, data, headers={"Idempotency-Key": key}) for _ in range(4)]
+    )
+
+    assert [a.status_code for a in answers] == [202] * 4
+    assert len({a.json()["request_id"] for a in answers}) == 1
+    assert await db.fetchval("SELECT count(*) FROM requests WHERE idempotency_key = $1", key) == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "words"),
+    [
+        (f"1,Long,{NOBODY}/{'x' * 2048}.jpg", "Input Image Urls", "2048"),
+        ("1,No host,http:///x.jpg", "Input Image Urls", "host"),
+        (f"1.5,Decimal,{NOBODY}/s.jpg", "S. No.", "integer"),
+        (f"1,Bad scheme,{NOBODY}/ok.jpg,file:///etc/passwd", "Input Image Urls", "http"),
+    ],
+    ids=["url-too-long", "url-without-host", "serial-not-integer", "spilled-url-bad-scheme"],
+)
+async def test_each_bad_cell_is_a_422_naming_its_line_and_column(ingest, db, row, column, words):
+    before = await counts(db)
+
+    resp = await upload(ingest, csv_bytes(f"9,Fine,{NOBODY}/fine.jpg", row))
+
+    [error] = resp.json()["errors"]
+    assert (resp.status_code, error["row"], error["column"]) == (422, 3, column)
+    assert words in error["message"]
+    assert await counts(db) == before
+
+
+async def test_more_rows_than_the_limit_is_a_422(fresh_database_url, bootstrap_servers, db):
+    before = await counts(db)
+    async with running_ingest(fresh_database_url, bootstrap_servers, max_rows=2) as client:
+        resp = await upload(client, csv_bytes(*[f"{n},P{n},{NOBODY}/m/{n}.jpg" for n in range(1, 4)]))
+
+    assert resp.status_code == 422
+    assert "limit is 2" in resp.json()["errors"][-1]["message"]
+    assert await counts(db) == before
