@@ -105,9 +105,14 @@ async def test_status_of_an_unknown_request_is_404_problem(tracker_url):
     assert resp.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_workers_and_services_expose_prometheus_metrics_after_a_run(pipeline, notifier_url, tracker_url):
+async def test_workers_and_services_expose_prometheus_metrics_after_a_run(
+    pipeline, notifier_url, tracker_url
+):
     async with httpx.AsyncClient(timeout=10) as client:
-        tracker_worker = (await client.get(f"http://127.0.0.1:{pipeline.metrics_port_base + 11}/metrics")).text
+        tracker_worker = (
+            await client.get(f"http://127.0.0.1:{pipeline.metrics_port_base + 11}/metrics")
+        ).text
+        await client.get(f"{notifier_url}/healthz")  # one request the notifier must count
         notifier = (await client.get(f"{notifier_url}/metrics")).text
     assert "imgpipe_results_recorded_total" in tracker_worker
     assert "imgpipe_outbox_backlog_rows" in tracker_worker

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
+from .database import ACQUIRE_TIMEOUT
 from .kafka import AsyncProducer
 from .metrics import OUTBOX_BACKLOG
 
@@ -57,7 +58,7 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows were published."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, self._topics, self._batch_size)
             if not rows:
                 return 0

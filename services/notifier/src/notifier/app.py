@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import asyncpg
 import structlog
 from fastapi import FastAPI
 from pipeline_runtime.auth import SCOPES, AsyncpgKeyStore
+from pipeline_runtime.database import create_db_pool
 from pipeline_runtime.http import install_common_handlers
 from pipeline_runtime.kafka import AsyncConsumer
 from pipeline_runtime.metrics import install_metrics
@@ -48,7 +48,7 @@ def signing_secret(settings: Settings) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     guard = AddressGuard.from_setting(settings.fetch_allowlist)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+    pool = await create_db_pool(settings.database_url)
     box = SecretBox(settings.secrets_key.get_secret_value()) if settings.secrets_key else None
     app.state.pool = pool
     app.state.key_store = AsyncpgKeyStore(pool)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+from pipeline_runtime.database import ACQUIRE_TIMEOUT
 from pipeline_schemas import RequestCompleted
 
 _CLAIM_DUE = """
@@ -63,7 +64,7 @@ class AsyncpgDeliveryRepository:
         delay: float | None,
     ) -> None:
         attempt = delivery.attempts + 1
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, latency_ms)"
                 " VALUES ($1, $2, $3, $4, $5)",

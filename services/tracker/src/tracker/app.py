@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import faust
 import structlog
+from pipeline_runtime.database import create_db_pool
 from pipeline_runtime.kafka import AsyncProducer
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import REQUEST_COMPLETED
@@ -43,7 +44,7 @@ class TrackerApp(faust.App):
     async def on_start(self) -> None:
         await super().on_start()
         # Runs before the consumer and agents start, so the pool is ready for the first event.
-        self._tracker_pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=5)
+        self._tracker_pool = await create_db_pool(self.settings.database_url, max_size=5)
         self._tracker_producer = AsyncProducer(self.settings.kafka.bootstrap_servers)
         self.deps.repository = AsyncpgProgressRepository(self._tracker_pool, self.settings.public_base_url)
         self.deps.relay = OutboxRelay(

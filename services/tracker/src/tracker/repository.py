@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pipeline_runtime.database import ACQUIRE_TIMEOUT
 from pipeline_schemas import (
     REQUEST_COMPLETED,
     ImageCompressed,
@@ -47,7 +48,7 @@ class AsyncpgProgressRepository:
 
     async def record_result(self, event: ImageCompressed | ImageCompressionFailed) -> Recorded:
         """Count each image once, whatever is replayed; finishing a request writes its event."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
             if not await self._mark_image(conn, event):
                 return Recorded(counted=False)
             done = isinstance(event, ImageCompressed)
