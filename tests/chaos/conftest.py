@@ -10,6 +10,7 @@ COLUMNS = [
     "images expected",
     "images done",
     "duplicates counted",
+    "redundant events ignored",
     "webhook ids delivered",
     "attempts",
     "outcome",
