@@ -7,7 +7,7 @@ import struct
 import zlib
 from io import BytesIO
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw, ImageFilter
 
 RED = (220, 20, 30)
 BLUE = (20, 40, 220)
@@ -183,3 +183,27 @@ def _photo_like(width: int, height: int, rng: random.Random) -> Image.Image:
 
 def _random_rgb(rng: random.Random, width: int, height: int) -> Image.Image:
     return Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+
+
+# --- product images for the benchmark (large; bench/pipeline_bench.py caches them on disk) ---
+
+
+def product_photo_jpeg(width: int, height: int, seed: int, quality: int = 88) -> bytes:
+    """An RGB product photo as a shop would upload it."""
+    return photo_jpeg(width, height, quality=quality, seed=seed)
+
+
+def product_cmyk_jpeg(width: int, height: int, seed: int) -> bytes:
+    """A print-ready CMYK JPEG, as catalogues exported from layout tools often are."""
+    picture = _photo_like(width, height, random.Random(seed)).convert("CMYK")
+    return encoded(picture, "JPEG", quality=90)
+
+
+def product_cutout_png(width: int, height: int, seed: int) -> bytes:
+    """A product cut out on a transparent background (RGBA PNG), smooth like a real cut-out."""
+    picture = _photo_like(width, height, random.Random(seed)).filter(ImageFilter.GaussianBlur(2))
+    mask = Image.new("L", (width, height), 0)
+    margin_x, margin_y = width // 8, height // 10
+    ImageDraw.Draw(mask).ellipse((margin_x, margin_y, width - margin_x, height - margin_y), fill=255)
+    picture.putalpha(mask)
+    return encoded(picture, "PNG", compress_level=3)

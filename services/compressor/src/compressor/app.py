@@ -119,11 +119,20 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 async def run(settings: Settings) -> None:
+    pool = PillowPool(settings.pool, settings.pool_size)
+    producer = AsyncProducer(settings.kafka.bootstrap_servers)
+    try:
+        await pool.warm_up()
+        await _with_resources(settings, pool, producer)
+    finally:
+        await asyncio.to_thread(producer.close)
+        pool.shutdown()
+    log.info("compressor.stopped")
+
+
+async def _with_resources(settings: Settings, pool: PillowPool, producer: AsyncProducer) -> None:
     guard = AddressGuard.from_setting(settings.fetch_allowlist)
     limits = download_limits(settings)
-    pool = PillowPool(settings.pool, settings.pool_size)
-    await pool.warm_up()
-    producer = AsyncProducer(settings.kafka.bootstrap_servers)
     async with (
         open_claims(settings) as claims,
         open_store(settings.storage()) as store,
@@ -139,9 +148,6 @@ async def run(settings: Settings) -> None:
             max_restarts=settings.max_restarts,
         )
         await _serve(settings, producer, deps)
-    await asyncio.to_thread(producer.close)
-    pool.shutdown()
-    log.info("compressor.stopped")
 
 
 async def _serve(settings: Settings, producer: AsyncProducer, deps: Deps) -> None:

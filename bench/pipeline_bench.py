@@ -1,0 +1,452 @@
+"""Images per second through the whole pipeline, against raw Pillow on the same images (issue 4).
+
+At least 500 product images of mixed sizes (800x800 to 4000x3000 RGB JPEGs, plus CMYK JPEGs and
+PNG cut-outs with alpha) are served over local HTTP and uploaded as one CSV to the `test` stack
+(Kafka, PostgreSQL and every service as processes, started through devstack). The clock runs from
+the upload to the request's completion. The same images, on the same machine in the same run, are
+then decoded and encoded at quality 50 by plain Pillow in as many processes as there are cores,
+from memory. The ratio of the two rates is the figure of merit (target: 0.8 on 2 cores), and the
+CPU time of every process during the pipeline run shows where the rest goes.
+
+Settings (environment): BENCH_IMAGES (default 500), BENCH_COMPRESSOR_ENV (JSON of COMPRESSOR_*
+overrides, to compare pool kinds and sizes). Images are cached under .run/bench-images/VERSION.
+"""
+
+# No `from __future__ import annotations`: bench/run.py loads this file without registering it
+# in sys.modules, which dataclasses need to resolve string annotations. For the same reason the
+# worker processes are forked with their function (nothing is pickled by reference).
+
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiohttp import web
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+VERSION = "v1"  # bump when the generators or the mix change: the cache is keyed by it
+CACHE = REPO / ".run" / "bench-images" / VERSION
+COUNT = int(os.environ.get("BENCH_IMAGES", "500"))
+CORES = os.cpu_count() or 2
+TARGET_RATIO = 0.8
+JPEG_SIZES = [
+    (800, 800),
+    (1000, 1000),
+    (1200, 1200),
+    (1600, 1200),
+    (1500, 1500),
+    (2000, 2000),
+    (2400, 1800),
+    (3000, 2000),
+    (3200, 2400),
+    (4000, 3000),
+]
+PNG_SIZES = [(800, 800), (1000, 1000), (1200, 1200), (1600, 1600)]
+URLS_PER_PRODUCT = 5
+
+
+# --- the images ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    kind: str  # jpeg | cmyk | png
+    width: int
+    height: int
+    seed: int
+
+
+def plan(count: int) -> list[Spec]:
+    """Every 10th image a CMYK JPEG, every 10th (offset 5) a PNG cut-out, the rest RGB JPEGs."""
+    specs = []
+    for n in range(count):
+        if n % 10 == 3:
+            kind, (w, h) = "cmyk", JPEG_SIZES[(n // 10) % len(JPEG_SIZES)]
+        elif n % 10 == 8:
+            kind, (w, h) = "png", PNG_SIZES[(n // 10) % len(PNG_SIZES)]
+        else:
+            kind, (w, h) = "jpeg", JPEG_SIZES[n % len(JPEG_SIZES)]
+        extension = "png" if kind == "png" else "jpg"
+        specs.append(Spec(f"{n:04d}-{kind}-{w}x{h}.{extension}", kind, w, h, seed=n))
+    return specs
+
+
+def _generate(specs: list[Spec]) -> None:
+    from tests.support import images
+
+    makers = {
+        "jpeg": images.product_photo_jpeg,
+        "cmyk": images.product_cmyk_jpeg,
+        "png": images.product_cutout_png,
+    }
+    for spec in specs:
+        path = CACHE / spec.name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(makers[spec.kind](spec.width, spec.height, spec.seed))
+        tmp.replace(path)
+
+
+def ensure_images(specs: list[Spec]) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    missing = [s for s in specs if not (CACHE / s.name).exists()]
+    if not missing:
+        return
+    print(f"generating {len(missing)} images into {CACHE} (once; cached by version)...", flush=True)
+    started = time.monotonic()
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_generate, args=(missing[k::CORES],)) for k in range(CORES)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise RuntimeError(f"image generation failed (exit code {worker.exitcode})")
+    print(f"  generated in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def describe(specs: list[Spec]) -> str:
+    kinds = {k: sum(s.kind == k for s in specs) for k in ("jpeg", "cmyk", "png")}
+    pixels = [s.width * s.height / 1e6 for s in specs]
+    size = sum((CACHE / s.name).stat().st_size for s in specs) / 1e6
+    return (
+        f"{len(specs)} images: {kinds['jpeg']} RGB JPEG, {kinds['cmyk']} CMYK JPEG, {kinds['png']} RGBA PNG; "
+        f"{min(pixels):.2f}-{max(pixels):.1f} MP (mean {statistics.mean(pixels):.2f} MP), {size:.0f} MB"
+    )
+
+
+# --- raw Pillow ------------------------------------------------------------------------
+
+
+def _raw_worker(names: list[str], barrier, results) -> None:
+    blobs = [(CACHE / name).read_bytes() for name in names]  # I/O before the clock starts
+    barrier.wait()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for blob in blobs:
+        image = Image.open(BytesIO(blob))
+        image.load()
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(BytesIO(), "JPEG", quality=50)
+    results.put((time.perf_counter() - started, time.process_time() - cpu_started))
+
+
+def raw_pillow(specs: list[Spec]) -> tuple[float, float, float]:
+    """Decode + encode at quality 50 in one process per core.
+
+    Answers images/s, the workers' CPU seconds and the CPU seconds of the whole machine meanwhile.
+    """
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(CORES), ctx.Queue()
+    shares = [[s.name for s in specs[k::CORES]] for k in range(CORES)]
+    workers = [ctx.Process(target=_raw_worker, args=(share, barrier, results)) for share in shares]
+    for worker in workers:
+        worker.start()
+    busy = machine_busy()
+    timings = [results.get(timeout=1800) for _ in workers]
+    busy = machine_busy() - busy
+    for worker in workers:
+        worker.join()
+    return len(specs) / max(wall for wall, _ in timings), sum(cpu for _, cpu in timings), busy
+
+
+# --- serving the images over HTTP --------------------------------------------------------
+
+
+@contextmanager
+def image_server() -> Iterator[str]:
+    """aiohttp on 127.0.0.1 serving the cache by sendfile, on its own thread and loop."""
+    ready: dict[str, object] = {}
+    started = threading.Event()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_static("/img/", CACHE)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        ready["base"] = f"http://127.0.0.1:{runner.addresses[0][1]}/img"
+        started.set()
+        await asyncio.to_thread(stop.wait)
+        await runner.cleanup()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="bench-images", daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise RuntimeError("image server did not start")
+    try:
+        yield str(ready["base"])
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+# --- CPU accounting --------------------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds) of every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    return table
+
+
+def machine_busy() -> float:
+    """CPU seconds every process of the machine has used (all cores, since boot)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def cpu_by_component(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named service process and its live descendants.
+
+    Services are started in sessions of their own, so one service's tree never holds another's.
+    The bench process counts alone: the stack's processes are its children too.
+    """
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    usage = {}
+    for name, root in roots.items():
+        total, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
+            if pid in table:
+                total += table[pid][1]
+                if pid != os.getpid():
+                    stack += children.get(pid, [])
+        usage[name] = total
+    return usage
+
+
+def stack_roots(profile) -> dict[str, int]:
+    from devstack import postgres, procs
+
+    roots = {f"own:{name}": pid for name, pid in procs.running(profile.run_dir).items()}
+    pg_pid = postgres.data_dir(profile) / "postmaster.pid"
+    if pg_pid.exists():
+        roots["own:postgres"] = int(pg_pid.read_text().split()[0])
+    roots["own:bench (image server, client)"] = os.getpid()
+    return roots
+
+
+def group(usage: dict[str, float]) -> dict[str, float]:
+    """Members of one service together; the compressor split into its members and its Pillow workers."""
+    grouped: dict[str, float] = {}
+    for name, seconds in usage.items():
+        short = name.removeprefix("own:")
+        for prefix in ("compressor", "tracker-worker"):
+            if short.startswith(prefix):
+                short = f"{prefix}s"
+        grouped[short] = grouped.get(short, 0.0) + seconds
+    return grouped
+
+
+def compressor_split(profile_roots: dict[str, int]) -> tuple[float, float]:
+    """(members' own CPU, their Pillow pool workers' CPU) so far."""
+    table = _processes()
+    own = workers = 0.0
+    for name, pid in profile_roots.items():
+        if not name.startswith("own:compressor"):
+            continue
+        own += table.get(pid, (0, 0.0))[1]
+        workers += sum(cpu for child, (parent, cpu) in table.items() if parent == pid)
+    return own, workers
+
+
+# --- the pipeline run ------------------------------------------------------------------
+
+
+def start_stack(env: dict[str, str]):
+    from devstack import services
+    from devstack.__main__ import infra_up
+    from devstack.profiles import PROFILES
+
+    profile = PROFILES["test"]
+    infra_up(profile)
+    services.stop_all(profile)
+    services.start_all(profile, {"LOG_LEVEL": "INFO", **env})
+    wait_for_compressors(profile)
+    return profile
+
+
+def wait_for_compressors(profile, timeout: float = 60.0) -> None:
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+    from devstack.services import COMPRESSOR_MEMBERS
+
+    admin = AdminClient({"bootstrap.servers": profile.bootstrap_servers})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            group = admin.describe_consumer_groups(["compressor"])["compressor"].result(10)
+            if group.state == ConsumerGroupState.STABLE and len(group.members) == COMPRESSOR_MEMBERS:
+                return
+        except Exception:  # noqa: BLE001 - not formed yet
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("the compressor group did not settle")
+
+
+def product_csv(base: str, specs: list[Spec]) -> bytes:
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    for row, start in enumerate(range(0, len(specs), URLS_PER_PRODUCT), 1):
+        urls = ",".join(f"{base}/{s.name}" for s in specs[start : start + URLS_PER_PRODUCT])
+        lines.append(f'{row},Product {row},"{urls}"')
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def upload_and_wait(profile, csv: bytes, timeout: float = 1800.0) -> tuple[float, dict]:
+    """Seconds from the upload to the request's completion (as PostgreSQL records it), and its counts.
+
+    The database is polled rather than the status API, so that the polling costs next to nothing
+    and the completion time does not depend on the polling interval.
+    """
+    conn = await asyncpg.connect(profile.database_url)
+    try:
+        async with httpx.AsyncClient(timeout=120) as client:
+            started = time.time()
+            resp = await client.post(
+                f"http://127.0.0.1:{profile.ingest_port}/upload",
+                files={"file": ("bench.csv", csv, "text/csv")},
+            )
+            resp.raise_for_status()
+        request_id = uuid.UUID(resp.json()["request_id"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = await conn.fetchrow(
+                "SELECT status, processed_images, failed_images, completed_at FROM requests"
+                " WHERE request_id = $1",
+                request_id,
+            )
+            if row and row["completed_at"] is not None:
+                return row["completed_at"].timestamp() - started, dict(row)
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"request {request_id} not completed in {timeout}s")
+
+
+@dataclass
+class PipelineRun:
+    seconds: float
+    status: dict
+    cpu: dict[str, float]
+    members_cpu: float
+    pillow_cpu: float
+    machine_cpu: float
+
+
+def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
+    profile = start_stack(env)
+    try:
+        with image_server() as base:
+            roots = stack_roots(profile)
+            before, split_before = cpu_by_component(roots), compressor_split(roots)
+            busy_before = machine_busy()
+            seconds, status = asyncio.run(upload_and_wait(profile, product_csv(base, specs)))
+            busy = machine_busy() - busy_before
+            after, split_after = cpu_by_component(roots), compressor_split(roots)
+    finally:
+        from devstack import services
+
+        services.stop_all(profile)
+    cpu = group({name: after[name] - before.get(name, 0.0) for name in after})
+    return PipelineRun(
+        seconds,
+        status,
+        cpu,
+        split_after[0] - split_before[0],
+        split_after[1] - split_before[1],
+        busy,
+    )
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+BENCH_ITSELF = "bench (image server, client)"
+
+
+def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun, env: dict) -> None:
+    n = len(specs)
+    raw_rate, raw_cpu, raw_machine = raw
+    rate = n / run.seconds
+    ratio = rate / raw_rate
+    print(f"raw Pillow:  {raw_rate:6.1f} images/s  (decode + encode q50, {CORES} processes, from memory)")
+    print(
+        f"pipeline:    {rate:6.1f} images/s  ({run.seconds:.1f}s upload -> completed; "
+        f"status {run.status['status']}, {run.status['processed_images']} done, "
+        f"{run.status['failed_images']} failed; compressor settings {env or 'defaults'})"
+    )
+    verdict = "meets" if ratio >= TARGET_RATIO else "below"
+    print(f"ratio:       {ratio:6.2f}  ({verdict} the {TARGET_RATIO} target)")
+
+    rows = {name: seconds for name, seconds in run.cpu.items() if name != "compressors"}
+    rows["compressor: members (download, Pillow threads, Kafka, claims, store)"] = run.members_cpu
+    if run.pillow_cpu > 0.05:
+        rows["compressor: Pillow worker processes"] = run.pillow_cpu
+    stack = sum(seconds for name, seconds in rows.items() if name != BENCH_ITSELF)
+    available = CORES * run.seconds
+    other = max(0.0, run.machine_cpu - stack - rows.get(BENCH_ITSELF, 0.0))
+    rows["other processes on the machine (not this benchmark)"] = other
+    rows["idle"] = max(0.0, available - run.machine_cpu)
+    print(
+        f"\nwhere the {available:.1f} core-seconds of the pipeline run went ({CORES} cores x {run.seconds:.1f}s):"
+    )
+    for name, seconds in sorted(rows.items(), key=lambda kv: -kv[1]):
+        print(
+            f"  {name:<70} {seconds:6.1f} core-s {seconds / available:6.1%} {1000 * seconds / n:6.1f} ms/image"
+        )
+    raw_other = max(0.0, raw_machine - raw_cpu)
+    print(
+        f"\nother processes took {other / available:.0%} of the machine during the pipeline run and "
+        f"{raw_other / raw_machine if raw_machine else 0:.0%} during the raw run, which skews the ratio of rates."
+    )
+    print(
+        f"CPU per image: raw Pillow {1000 * raw_cpu / n:.1f} ms; the pipeline's processes {1000 * stack / n:.1f} ms "
+        f"(every service, Kafka and PostgreSQL; not the image server). CPU-bound ratio {raw_cpu / stack:.2f}: what "
+        f"the ratio of rates comes to when the pipeline has the cores to itself and keeps them busy."
+    )
+
+
+def main() -> None:
+    specs = plan(COUNT)
+    ensure_images(specs)
+    print(describe(specs), flush=True)
+    env = json.loads(os.environ.get("BENCH_COMPRESSOR_ENV", "{}"))
+    raw = raw_pillow(specs)
+    run = run_pipeline(specs, env)
+    report(specs, raw, run, env)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    main()
