@@ -440,9 +440,13 @@ def main() -> None:
     ensure_images(specs)
     print(describe(specs), flush=True)
     env = json.loads(os.environ.get("BENCH_COMPRESSOR_ENV", "{}"))
-    raw = raw_pillow(specs)
+    before = raw_pillow(specs)
     run = run_pipeline(specs, env)
-    report(specs, raw, run, env)
+    after = raw_pillow(specs)
+    print(
+        f"raw Pillow before and after the pipeline run: {before[0]:.1f} and {after[0]:.1f} images/s; the faster counts"
+    )
+    report(specs, max(before, after), run, env)
 
 
 if __name__ == "__main__":
