@@ -17,10 +17,12 @@ from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import IMAGE_REQUESTED
 
 from .config import Settings
+from .gateway import router as gateway_router
 from .limits import BodySizeLimit
 from .problems import install_problem_handlers, install_problem_openapi, problem
 from .repository import AsyncpgUploadRepository, UploadRepository
 from .routes import router
+from .webpage import router as webpage_router
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +68,8 @@ def create_app(settings: Settings, *, resources: ResourceFactory | None = None) 
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(gateway_router)
+    app.include_router(webpage_router)
     install_problem_handlers(app)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, database_unavailable)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from .aggregation import Progress, neutralise_cell
 from .config import Settings
+from .events import router as events_router
 from .problems import install_problem_handlers, install_problem_openapi, problem, problem_responses
 from .repository import AsyncpgProgressRepository
 
@@ -307,6 +308,7 @@ def create_api(settings: Settings, *, resources: ResourceFactory | None = None) 
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(events_router)
     install_problem_handlers(app)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, database_unavailable)

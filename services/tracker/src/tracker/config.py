@@ -30,5 +30,8 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(0, description="Port of the worker's /metrics endpoint (0: none).")
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
+    events_max_seconds: float = Field(
+        600.0, gt=0, description="Longest a progress stream (/requests/{id}/events) stays open; clients reconnect."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
