@@ -26,7 +26,8 @@ from pipeline_schemas import (
 
 ImageResult = ImageCompressed | ImageCompressionFailed
 
-# Owned by the compressor, created on start when missing (see report: belongs in db/migrations).
+# Migration 0004 creates the table; the compressor still ensures it (and the `starts` column,
+# which no migration adds yet) on start, idempotently, so that it runs on any database.
 _DDL = """
 CREATE TABLE IF NOT EXISTS compressor_sources (
     request_id   uuid NOT NULL,
