@@ -214,3 +214,32 @@ async def test_a_pending_retry_survives_a_notifier_crash(
 
     assert await wait_until(delivered, timeout=60)
     assert len({h.headers["webhook-id"] for h in subscriber.hits("hook")}) == 1
+
+
+async def test_a_replayed_delivery_keeps_numbering_its_attempts(
+    ingest_url, notifier_url, image_host, subscriber
+):
+    subscriber.routes["hook"] = failing_then_ok(1000, status=410)
+    accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
+
+    hook = subscriber.url("hook")
+
+    async def hook_log() -> list[dict]:
+        return [a for a in await deliveries(notifier_url, accepted["request_id"]) if a["target_url"] == hook]
+
+    async def dead() -> bool:
+        log = await hook_log()
+        return bool(log) and log[-1]["delivery_status"] == "dead"
+
+    assert await wait_until(dead, timeout=30)
+    subscriber.routes["hook"] = failing_then_ok(0)
+    delivery_id = (await hook_log())[0]["delivery_id"]
+    async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
+        assert (await client.post(f"{notifier_url}/deliveries/{delivery_id}/replay")).status_code == 202
+
+    async def delivered() -> bool:
+        log = await hook_log()
+        return log[-1]["delivery_status"] == "delivered" and log[-1]["status_code"] == 200
+
+    assert await wait_until(delivered, timeout=30)
+    assert [(a["attempt"], a["status_code"]) for a in await hook_log()] == [(1, 410), (2, 200)]

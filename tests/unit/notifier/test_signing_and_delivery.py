@@ -103,3 +103,7 @@ def test_webhook_body_carries_what_subscribers_need():
         1,
     )
     assert body["output_csv_url"] == "http://t/o.csv"
+
+
+def test_a_refused_address_is_dead_at_once_however_many_attempts_remain():
+    assert judge(None, 1, SCHEDULE, permanent=True).verdict is Verdict.DEAD

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -11,7 +12,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import AuthError, Principal, authenticate
+from .database import DATABASE_UNAVAILABLE
 
+log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://imgpipe.dev/problems/"
 
@@ -77,6 +80,24 @@ def install_common_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail), headers=exc.headers)
+
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database.unavailable", error=repr(exc))
+        return problem(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "the database is unreachable; retry later",
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, database_unavailable)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("request.failed", error=repr(exc))
+        return problem(500, "internal", "Internal error", "an unexpected error happened; it was logged")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

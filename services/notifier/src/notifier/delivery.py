@@ -20,12 +20,17 @@ class Outcome:
 
 
 def judge(
-    status_code: int | None, attempt: int, schedule: list[float], retry_after: float | None = None
+    status_code: int | None,
+    attempt: int,
+    schedule: list[float],
+    retry_after: float | None = None,
+    *,
+    permanent: bool = False,
 ) -> Outcome:
     """2xx is delivered; network errors, 408, 429 and 5xx are retried on the schedule; others die."""
     if status_code is not None and 200 <= status_code < 300:
         return Outcome(Verdict.DELIVERED)
-    retryable = status_code is None or status_code in (408, 429) or status_code >= 500
+    retryable = not permanent and (status_code is None or status_code in (408, 429) or status_code >= 500)
     if not retryable or attempt > len(schedule):
         return Outcome(Verdict.DEAD)
     return Outcome(Verdict.RETRY, next_delay(schedule[attempt - 1], retry_after))

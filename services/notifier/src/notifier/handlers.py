@@ -56,7 +56,9 @@ async def attempt_delivery(
 ) -> None:
     """Send once and record the attempt with its verdict (delivered, retry later, or dead)."""
     answer = await sender.send(delivery.target_url, secret, str(delivery.event_id), delivery.payload)
-    outcome = judge(answer.status_code, delivery.attempts + 1, schedule, answer.retry_after)
+    outcome = judge(
+        answer.status_code, delivery.attempts + 1, schedule, answer.retry_after, permanent=answer.permanent
+    )
     await repository.record_attempt(
         delivery, answer.status_code, answer.error, answer.latency_ms, outcome.verdict.value, outcome.delay
     )

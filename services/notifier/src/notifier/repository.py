@@ -65,11 +65,11 @@ class AsyncpgDeliveryRepository:
     ) -> None:
         attempt = delivery.attempts + 1
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            # The log numbers attempts over the delivery's whole life, replays included.
             await conn.execute(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, latency_ms)"
-                " VALUES ($1, $2, $3, $4, $5)",
+                " SELECT $1, count(*) + 1, $2, $3, $4 FROM webhook_attempts WHERE delivery_id = $1",
                 delivery.delivery_id,
-                attempt,
                 status_code,
                 error,
                 latency_ms,
@@ -116,8 +116,10 @@ class AsyncpgDeliveryRepository:
     async def replay(self, tenant_id: str, delivery_id: UUID) -> bool:
         """Put a dead delivery back on the schedule with a fresh set of attempts (same webhook-id)."""
         result = await self._pool.execute(
-            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
-            " WHERE delivery_id = $1 AND tenant_id = $2 AND status = 'dead'",
+            "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now()"
+            " WHERE delivery_id = $1 AND tenant_id = $2 AND status = 'dead'"
+            " AND (subscription_id IS NULL OR EXISTS (SELECT 1 FROM webhook_subscriptions s"
+            "      WHERE s.subscription_id = d.subscription_id AND s.deleted_at IS NULL))",
             delivery_id,
             tenant_id,
         )

@@ -22,6 +22,7 @@ class Answer:
     error: str | None
     latency_ms: float
     retry_after: float | None = None
+    permanent: bool = False  # an answer that no retry can change (a refused address)
 
 
 def create_session(guard: AddressGuard, timeout: float) -> aiohttp.ClientSession:
@@ -46,7 +47,7 @@ class AiohttpWebhookSender:
                 await resp.read()
                 return Answer(resp.status, None, _ms(started), _retry_after(resp.headers.get("Retry-After")))
         except AddressRefused as exc:
-            return Answer(None, f"address_refused: {exc}", _ms(started))
+            return Answer(None, f"address_refused: {exc}", _ms(started), permanent=True)
         except TimeoutError:
             return Answer(None, "timeout", _ms(started))
         except aiohttp.ClientError as exc:

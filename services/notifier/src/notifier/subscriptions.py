@@ -64,13 +64,13 @@ class AsyncpgSubscriptionRepository:
     async def list(self, tenant_id: str) -> list[Subscription]:
         rows = await self._pool.fetch(
             "SELECT subscription_id, tenant_id, url, description, created_at FROM webhook_subscriptions"
-            " WHERE tenant_id = $1 ORDER BY created_at",
+            " WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at",
             tenant_id,
         )
         return [Subscription(**dict(r)) for r in rows]
 
     async def delete(self, tenant_id: str, subscription_id: UUID) -> bool:
-        """Remove a subscription; its pending deliveries are cancelled (dead-lettered)."""
+        """Remove a subscription (kept for history); its pending deliveries are cancelled (dead-lettered)."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE webhook_deliveries SET status = 'dead', last_error = 'subscription deleted'"
@@ -78,7 +78,8 @@ class AsyncpgSubscriptionRepository:
                 subscription_id,
             )
             result = await conn.execute(
-                "DELETE FROM webhook_subscriptions WHERE subscription_id = $1 AND tenant_id = $2",
+                "UPDATE webhook_subscriptions SET deleted_at = now()"
+                " WHERE subscription_id = $1 AND tenant_id = $2 AND deleted_at IS NULL",
                 subscription_id,
                 tenant_id,
             )
@@ -86,7 +87,8 @@ class AsyncpgSubscriptionRepository:
 
     async def targets_of(self, tenant_id: str) -> list[tuple[UUID, str]]:
         rows = await self._pool.fetch(
-            "SELECT subscription_id, url FROM webhook_subscriptions WHERE tenant_id = $1", tenant_id
+            "SELECT subscription_id, url FROM webhook_subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL",
+            tenant_id,
         )
         return [(r["subscription_id"], r["url"]) for r in rows]
 
@@ -95,7 +97,7 @@ class AsyncpgSubscriptionRepository:
             return {}
         rows = await self._pool.fetch(
             "SELECT subscription_id, secret_encrypted FROM webhook_subscriptions"
-            " WHERE subscription_id = ANY($1::uuid[])",
+            " WHERE subscription_id = ANY($1::uuid[]) AND deleted_at IS NULL",
             list(subscription_ids),
         )
         return {r["subscription_id"]: self._box.open(r["secret_encrypted"]) for r in rows}
