@@ -26,20 +26,7 @@ from pipeline_schemas import (
 
 ImageResult = ImageCompressed | ImageCompressionFailed
 
-# Migration 0004 creates the table; the compressor still ensures it (and the `starts` column,
-# which no migration adds yet) on start, idempotently, so that it runs on any database.
-_DDL = """
-CREATE TABLE IF NOT EXISTS compressor_sources (
-    request_id   uuid NOT NULL,
-    url_sha256   text NOT NULL,
-    owner_image  uuid NOT NULL,
-    state        text NOT NULL CHECK (state IN ('working', 'settled')),
-    lease_until  timestamptz NOT NULL,
-    result       bytea,
-    updated_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (request_id, url_sha256)
-)"""
-_DDL_STARTS = "ALTER TABLE compressor_sources ADD COLUMN IF NOT EXISTS starts integer NOT NULL DEFAULT 1"
+# The table is created by db/migrations (0004, 0005); the compressor only uses it.
 _CLAIM = """
 INSERT INTO compressor_sources AS s (request_id, url_sha256, owner_image, state, lease_until)
 VALUES ($1, $2, $3, 'working', now() + make_interval(secs => $4))
@@ -121,12 +108,8 @@ class PgSourceClaims:
         self._poll = poll_seconds
 
     async def prepare(self, retention_days: int) -> None:
-        """Create the table when missing (one member at a time) and drop old claims."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('compressor_sources'))")
-            await conn.execute(_DDL)
-            await conn.execute(_DDL_STARTS)
-            await conn.execute(_EXPIRE, retention_days)
+        """Drop claims older than the retention."""
+        await self._pool.execute(_EXPIRE, retention_days)
 
     async def claim(self, request_id: UUID, digest: str, image_id: UUID) -> Claim:
         async with self._pool.acquire() as conn:
