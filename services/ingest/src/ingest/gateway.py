@@ -36,6 +36,7 @@ FORWARDED_REQUEST_HEADERS = ("authorization", "accept", "if-none-match", "if-mod
 FORWARDED_RESPONSE_HEADERS = (
     "content-type",
     "content-length",
+    "content-encoding",
     "content-disposition",
     "content-range",
     "accept-ranges",
@@ -102,7 +103,7 @@ def media_segments(path: str) -> list[str] | None:
 async def forward(request: Request, target: httpx.URL) -> Response:
     """GET `target` with the caller's credentials and stream the answer back as it arrives."""
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
-    headers["accept-encoding"] = "identity"  # bodies are relayed byte for byte, never re-encoded
+    headers["accept-encoding"] = "identity"  # bodies are relayed byte for byte (raw), never decoded
     client = tracker_client(request)
     try:
         upstream = await client.send(client.build_request("GET", target, headers=headers), stream=True)
