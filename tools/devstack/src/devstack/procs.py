@@ -13,13 +13,25 @@ def pid_file(run_dir: Path, name: str) -> Path:
     return run_dir / "pids" / f"{name}.pid"
 
 
+def start_ticks(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot): a pid reused later has another."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, IndexError):
+        return None
+
+
 def read_pid(run_dir: Path, name: str) -> int | None:
+    """The live pid of `name`, or None; a pid file whose process is gone or reused counts as none."""
     path = pid_file(run_dir, name)
     try:
-        pid = int(path.read_text().strip())
+        pid_text, _, ticks = path.read_text().strip().partition(" ")
+        pid = int(pid_text)
     except (FileNotFoundError, ValueError):
         return None
-    return pid if is_alive(pid) else None
+    if not is_alive(pid) or (ticks and start_ticks(pid) != ticks):
+        return None
+    return pid
 
 
 def is_alive(pid: int) -> bool:
@@ -53,7 +65,7 @@ def start(run_dir: Path, name: str, argv: list[str], env: dict[str, str], cwd: P
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    pid_file(run_dir, name).write_text(str(proc.pid))
+    pid_file(run_dir, name).write_text(f"{proc.pid} {start_ticks(proc.pid) or ''}".strip())
     return proc.pid
 
 
