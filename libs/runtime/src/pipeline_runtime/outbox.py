@@ -11,6 +11,7 @@ deduplicate on the event id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -96,8 +97,9 @@ class OutboxRelay:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that races its timeout, and then `task.cancel(); await task` never returns.
         self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=self._idle)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._idle):
+                await self._wake.wait()
