@@ -217,7 +217,7 @@
     const errors = problem && Array.isArray(problem.errors) ? problem.errors : [];
     show(box, errors.length > 0);
     if (!errors.length) return;
-    $("#errors-caption").textContent = `${errors.length} problem(s) to fix in the file`;
+    $("#errors-caption").textContent = "Fix these and upload the file again";
     for (const error of errors) {
       body.append(
         el(
@@ -478,7 +478,7 @@
     const failed = item.status === "failed";
     const before = isWebUrl(item.input_url) && !failed
       ? el("img", { class: "before", alt: `original of ${productLabel(item)}`, loading: "lazy", referrerpolicy: "no-referrer", src: item.input_url })
-      : placeholder(failed ? "not downloaded" : "–");
+      : placeholder(failed ? "no preview" : "–");
     if (before.tagName === "IMG") before.addEventListener("error", () => before.replaceWith(placeholder("original unavailable")), { once: true });
     let after;
     let facts;
@@ -511,17 +511,18 @@
     const input = item.input_bytes || 0;
     const output = item.output_bytes || 0;
     const size = `${formatBytes(input)} → ${formatBytes(output)}`;
+    const dimensions = item.width && item.height ? `${item.width}×${item.height} px` : "";
     if (!input || !output) return [size];
     const saved = input - output;
+    if (saved <= 0) {
+      return [size, el("span", { class: "delta none", text: "no gain" }), el("span", { class: "saved", text: dimensions })];
+    }
     const percent = Math.round((saved * 100) / input);
-    const ratio = input / output;
-    const dimensions = item.width && item.height ? ` · ${item.width}×${item.height}` : "";
-    if (saved <= 0) return [size, el("span", { class: "delta none", text: "no gain" }), dimensions];
+    const details = [`saved ${formatBytes(saved)}`, `${(input / output).toFixed(1)}:1`, dimensions].filter(Boolean);
     return [
       size,
       el("span", { class: "delta", text: `−${percent}%` }),
-      el("span", { class: "saved", text: `saved ${formatBytes(saved)} · ${ratio.toFixed(1)}:1` }),
-      dimensions,
+      el("span", { class: "saved", text: details.join(" · ") }),
     ];
   }
 
