@@ -1,4 +1,4 @@
-"""The ingest HTTP contract with a fake repository: status codes, problem+json, OpenAPI."""
+"""The ingest HTTP contract with a fake repository and key store: status codes, problem+json, OpenAPI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from ingest.config import Settings
 from ingest.repository import AcceptedRequest
 from ingest.uploads import UploadPlan
 
+from tests.support.keys import MemoryKeyStore
+
 HEADER = "S. No.,Product Name,Input Image Urls"
 GOOD_CSV = f"{HEADER}\n1,Shirt,http://a.example/1.jpg,http://a.example/2.jpg\n".encode()
 PROBLEM = "application/problem+json"
@@ -23,13 +25,19 @@ PROBLEM = "application/problem+json"
 class FakeRepository:
     plans: list[UploadPlan] = field(default_factory=list)
     failure: Exception | None = None
+    pending: dict[str, int] = field(default_factory=dict)  # images waiting, by tenant, besides plans
 
     async def find_by_idempotency_key(self, tenant_id: str, key: str) -> AcceptedRequest | None:
         self._maybe_fail()
         for plan in self.plans:
-            if plan.options.idempotency_key == key:
+            if plan.options.idempotency_key == key and plan.options.tenant_id == tenant_id:
                 return accepted(plan)
         return None
+
+    async def pending_images(self, tenant_id: str) -> int:
+        self._maybe_fail()
+        recorded = sum(p.total_images for p in self.plans if p.options.tenant_id == tenant_id)
+        return self.pending.get(tenant_id, 0) + recorded
 
     async def record(self, plan: UploadPlan) -> AcceptedRequest:
         self._maybe_fail()
@@ -50,6 +58,10 @@ class FakeWorld:
     repository: FakeRepository = field(default_factory=FakeRepository)
     checks: dict[str, bool] = field(default_factory=lambda: {"database": True, "kafka": True})
     wakes: int = 0
+    keys: MemoryKeyStore = field(default_factory=MemoryKeyStore)
+
+    def __post_init__(self) -> None:
+        self.uploader = self.keys.add("default", "upload")
 
     @contextlib.asynccontextmanager
     async def resources(self, _settings: Settings):
@@ -59,7 +71,7 @@ class FakeWorld:
         def wake() -> None:
             self.wakes += 1
 
-        yield Resources(self.repository, readiness, wake)
+        yield Resources(self.repository, readiness, wake, self.keys)
 
 
 @pytest.fixture
@@ -67,13 +79,21 @@ def world() -> FakeWorld:
     return FakeWorld()
 
 
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 @contextlib.asynccontextmanager
-async def client_for(world: FakeWorld, **settings):
+async def client_for(world: FakeWorld, key: str | None = None, **settings):
+    """A client of an ingest app on the world's fakes, sending `key` (the world's uploader by default)."""
     defaults = {"status_base_url": "http://status.test:8001", **settings}
     app = create_app(Settings(**defaults), resources=world.resources)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client:
+        headers = bearer(key or world.uploader)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ingest.test", headers=headers
+        ) as client:
             yield client
 
 
@@ -278,10 +298,10 @@ async def test_openapi_and_docs_are_served_and_every_error_is_declared_as_proble
     assert (await client.get("/docs")).status_code == 200
 
     upload = document["paths"]["/upload"]["post"]["responses"]
-    assert set(upload) == {"202", "400", "409", "413", "415", "422", "503"}
+    assert set(upload) == {"202", "400", "401", "403", "409", "413", "415", "422", "429", "503"}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
-                expected = {PROBLEM} if int(status) >= 400 else {"application/json"}
-                assert set(response["content"]) == expected, (method, path, status)
+                if int(status) >= 400:
+                    assert set(response["content"]) == {PROBLEM}, (method, path, status)
     assert "Problem" in document["components"]["schemas"]

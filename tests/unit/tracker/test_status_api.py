@@ -15,6 +15,8 @@ from asgi_lifespan import LifespanManager
 from tracker.api import Resources, create_api, decode_cursor, encode_cursor, render_output_csv
 from tracker.config import Settings
 
+from tests.support.keys import MemoryKeyStore
+
 PROBLEM = "application/problem+json"
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -46,10 +48,18 @@ class FakeRepository:
     images: dict[UUID, list[dict]] = field(default_factory=dict)
     failure: Exception | None = None
 
-    def add(self, images: list[dict], processed: int = 0, failed: int = 0, finished: bool = False) -> UUID:
+    def add(
+        self,
+        images: list[dict],
+        processed: int = 0,
+        failed: int = 0,
+        finished: bool = False,
+        tenant: str = "default",
+    ) -> UUID:
         rid = uuid4()
         self.requests[rid] = {
             "request_id": rid,
+            "tenant_id": tenant,
             "status": "completed" if finished else "pending",
             "total_products": len({i["row_number"] for i in images}),
             "total_images": len(images),
@@ -82,7 +92,12 @@ def repository() -> FakeRepository:
 
 
 @pytest.fixture
-async def client(repository, tmp_path):
+def keys() -> MemoryKeyStore:
+    return MemoryKeyStore()
+
+
+@pytest.fixture
+async def client(repository, keys, tmp_path):
     reachable = {"database": True}
 
     @contextlib.asynccontextmanager
@@ -90,12 +105,15 @@ async def client(repository, tmp_path):
         async def database_reachable() -> bool:
             return reachable["database"]
 
-        yield Resources(repository, database_reachable)
+        yield Resources(repository, database_reachable, keys)
 
     app = create_api(Settings(media_dir=tmp_path / "media"), resources=resources)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tracker.test") as client:
+        headers = {"Authorization": f"Bearer {keys.add('default', 'read')}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tracker.test", headers=headers
+        ) as client:
             client.reachable = reachable
             yield client
 

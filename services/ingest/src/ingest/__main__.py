@@ -1,20 +1,33 @@
-"""python -m ingest: run the ingest HTTP service."""
+"""python -m ingest: run the ingest HTTP service; `python -m ingest keys ...` manages API keys."""
 
 from __future__ import annotations
 
-import uvicorn
+import sys
+
 from pipeline_runtime.logconfig import configure_logging
 
-from .app import create_app
 from .config import Settings
 
 
-def main() -> None:
+def serve() -> None:
+    import uvicorn
+
+    from .app import create_app
+
     settings = Settings()
     configure_logging(settings.log, "ingest")
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["keys"]:
+        from .keys import main as keys_main
+
+        raise SystemExit(keys_main(args[1:]))
+    serve()
 
 
 if __name__ == "__main__":

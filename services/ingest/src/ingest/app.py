@@ -10,15 +10,27 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
+from pipeline_runtime.api_access import (
+    BEARER,
+    BOOTSTRAP_WAIT,
+    NoKeys,
+    install_cors,
+    install_docs_policy,
+    start_bootstrap,
+)
+from pipeline_runtime.auth import AsyncpgKeyStore
+from pipeline_runtime.http import install_common_handlers
 from pipeline_runtime.kafka import AsyncProducer
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import IMAGE_REQUESTED
 
+from .access import KeyStore
+from .admin import router as admin_router
 from .config import Settings
 from .gateway import router as gateway_router
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, TokenBuckets, UploadGate
 from .problems import install_problem_handlers, install_problem_openapi, problem
 from .repository import AsyncpgUploadRepository, UploadRepository
 from .routes import router
@@ -46,6 +58,7 @@ class Resources:
     repository: UploadRepository
     readiness: Callable[[], Awaitable[dict[str, bool]]]
     wake_relay: Callable[[], None]
+    key_store: KeyStore | None = None  # None: the app keeps its own (NoKeys: every key is refused)
 
 
 ResourceFactory = Callable[[Settings], AbstractAsyncContextManager[Resources]]
@@ -58,6 +71,8 @@ def create_app(settings: Settings, *, resources: ResourceFactory | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with connect(settings) as ready:
             app.state.resources = ready
+            if ready.key_store is not None:
+                app.state.key_store = ready.key_store
             yield
 
     app = FastAPI(
@@ -67,15 +82,32 @@ def create_app(settings: Settings, *, resources: ResourceFactory | None = None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.key_store = NoKeys()  # until the resources bring the real store
+    app.state.upload_limiter = TokenBuckets(settings.upload_rate_per_minute, settings.upload_burst)
     app.include_router(router)
-    app.include_router(gateway_router)
+    app.include_router(admin_router)
+    # The tracker API checks the key the gateway forwards; declared here so the document says so.
+    app.include_router(gateway_router, dependencies=[Security(BEARER)])
     app.include_router(webpage_router)
-    install_problem_handlers(app)
+    install_middleware(app, settings)
+    install_problem_handlers(app)  # after the common handlers: ingest's own problem shapes win
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, database_unavailable)
     install_problem_openapi(app)
-    app.add_middleware(BodySizeLimit, max_file_bytes=settings.max_upload_bytes)
+    install_cors(app, settings.cors_origins, ["GET", "POST", "DELETE"])
     return app
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: body limit, docs policy, the upload gate, then security headers on all.
+
+    The body limit raises from `receive` while FastAPI parses the form; it must be innermost, or
+    a BaseHTTPMiddleware between them would turn its 413 into FastAPI's 400 "error parsing the body".
+    """
+    app.add_middleware(BodySizeLimit, max_file_bytes=settings.max_upload_bytes)
+    install_docs_policy(app)
+    app.add_middleware(UploadGate, path="/upload", unavailable=DATABASE_UNAVAILABLE)
+    install_common_handlers(app)
 
 
 @contextlib.asynccontextmanager
@@ -94,9 +126,13 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
         idle_seconds=settings.relay_idle_seconds,
     )
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    keys = AsyncpgKeyStore(pool)
+    bootstrap = start_bootstrap(keys, settings.bootstrap_api_key, DATABASE_UNAVAILABLE)
+    await asyncio.wait({bootstrap}, timeout=BOOTSTRAP_WAIT)  # serve anyway while PostgreSQL is down
     try:
-        yield Resources(AsyncpgUploadRepository(pool), lambda: readiness(pool, producer), relay.wake)
+        yield Resources(AsyncpgUploadRepository(pool), lambda: readiness(pool, producer), relay.wake, keys)
     finally:
+        await stop_task(bootstrap)
         await stop_task(relay_task)
         await asyncio.to_thread(producer.close)
         await close_pool(pool)

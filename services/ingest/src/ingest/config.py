@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,25 @@ class Settings(BaseSettings):
     max_rows: int = Field(100_000, description="Most data rows accepted in one CSV.")
     max_errors: int = Field(100, description="Most validation errors listed in one 422 answer.")
     default_quality: int = Field(50, ge=1, le=95, description="JPEG quality when none is given.")
+    bootstrap_api_key: SecretStr | None = Field(
+        None,
+        validation_alias="BOOTSTRAP_API_KEY",
+        description="When set, this API key exists with every scope for the default tenant (shared name).",
+    )
+    upload_rate_per_minute: float = Field(
+        30.0,
+        ge=0,
+        description="Uploads a key regains per minute (token bucket in this process's memory; 0: no limit).",
+    )
+    upload_burst: int = Field(10, ge=1, description="Uploads a key may make at once before the rate applies.")
+    max_pending_images_per_tenant: int = Field(
+        1_000_000,
+        ge=1,
+        description="Uploads get 429 while a tenant has this many images waiting, or would go beyond it.",
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed to call this API from a browser (CORS); empty: none."
+    )
     relay_batch_size: int = Field(2000, description="Outbox rows published per relay transaction.")
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

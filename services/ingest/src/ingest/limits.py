@@ -1,11 +1,21 @@
-"""A request body limit enforced before the multipart parser spools anything to disk."""
+"""Limits enforced before the multipart parser reads anything: key, upload rate and body size."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Hashable
+
+import structlog
+from pipeline_runtime.auth import AuthError, authenticate
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import auth_problem
 from .problems import problem
+
+log = structlog.get_logger(__name__)
 
 # Room for the multipart envelope and the small form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -76,3 +86,77 @@ def content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class TokenBuckets:
+    """One token bucket per key, kept in this process's memory.
+
+    Each of N ingest processes keeps its own buckets, so together they allow up to N times the
+    rate. A key starts with `burst` tokens and regains `rate_per_minute` a minute.
+    """
+
+    def __init__(
+        self, rate_per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate_per_minute / 60.0
+        self.burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
+
+    def take(self, key: Hashable) -> float:
+        """0 when a token was taken; otherwise the seconds until the next one (nothing is taken)."""
+        if self.rate <= 0:
+            return 0.0
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+class UploadGate:
+    """POST /upload answers 401, 403 or 429 before its body is read.
+
+    Without it FastAPI would parse the multipart body (spooling the file to disk) before any
+    dependency ran, so strangers and callers over their rate would still make ingest receive
+    whole files. The route checks the key again (its dependency); that lookup is one indexed query.
+    """
+
+    def __init__(self, app: ASGIApp, *, path: str, unavailable: tuple[type[BaseException], ...]) -> None:
+        self.app = app
+        self.path = path
+        self.unavailable = unavailable
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        refusal = await self.refusal(Request(scope))
+        if refusal is not None:
+            refusal.headers["connection"] = "close"  # the body is not read
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def refusal(self, request: Request):
+        state = request.app.state
+        try:
+            caller = await authenticate(request.headers.get("authorization"), state.key_store.find, "upload")
+        except AuthError as exc:
+            return auth_problem(exc)
+        except self.unavailable as exc:
+            log.error("database.unavailable", error=repr(exc))
+            response = problem(503, "unavailable", "Service unavailable", "the database is unreachable")
+            response.headers["retry-after"] = "5"
+            return response
+        wait = state.upload_limiter.take(caller.key_id)
+        if not wait:
+            return None
+        seconds = max(1, math.ceil(wait))
+        detail = f"this API key may upload again in {seconds} s (rate limit per key)"
+        response = problem(429, "rate-limited", "Too many uploads", detail)
+        response.headers["retry-after"] = str(seconds)
+        return response

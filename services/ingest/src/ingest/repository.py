@@ -26,6 +26,7 @@ class IdempotencyConflict(Exception):
 class UploadRepository(Protocol):
     async def find_by_idempotency_key(self, tenant_id: str, key: str) -> AcceptedRequest | None: ...
     async def record(self, plan: UploadPlan) -> AcceptedRequest: ...
+    async def pending_images(self, tenant_id: str) -> int: ...
 
 
 class AsyncpgUploadRepository:
@@ -42,6 +43,14 @@ class AsyncpgUploadRepository:
             key,
         )
         return AcceptedRequest(**row) if row else None
+
+    async def pending_images(self, tenant_id: str) -> int:
+        """Images of the tenant not finished yet (index requests_unfinished_by_tenant)."""
+        return await self._pool.fetchval(
+            "SELECT coalesce(sum(total_images - processed_images - failed_images), 0) FROM requests"
+            " WHERE tenant_id = $1 AND completed_at IS NULL",
+            tenant_id,
+        )
 
     async def record(self, plan: UploadPlan) -> AcceptedRequest:
         """Insert everything or nothing; a concurrent twin with the same key wins the race."""

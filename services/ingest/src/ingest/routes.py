@@ -11,6 +11,8 @@ from uuid import UUID
 import structlog
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
+from pipeline_runtime.api_access import api_key
+from pipeline_runtime.auth import Principal
 from pydantic import BaseModel, Field
 
 from .config import Settings
@@ -21,6 +23,7 @@ from .uploads import UploadOptions, UploadPlan, file_digest, plan_upload
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
+UPLOAD = api_key("upload")
 
 CSV_CONTENT_TYPES = {
     "text/csv",
@@ -34,6 +37,7 @@ CSV_CONTENT_TYPES = {
 FORM_CONTENT_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded", ""}
 MAX_WEBHOOK_URL = 2048
 READ_CHUNK = 1024 * 1024
+BACKLOG_RETRY_SECONDS = 30
 
 
 class UploadAccepted(BaseModel):
@@ -90,6 +94,16 @@ def is_web_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and has_host and len(value) <= MAX_WEBHOOK_URL
 
 
+def webhook_url_problem(value: str) -> JSONResponse | None:
+    """A 422 for a webhook URL that is not absolute http(s), or that carries credentials."""
+    if not is_web_url(value):
+        return field_problem("webhook_url", "webhook_url must be an absolute http or https URL with a host")
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        return field_problem("webhook_url", "webhook_url must not contain credentials (user:password@)")
+    return None
+
+
 def media_type(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
 
@@ -104,10 +118,11 @@ def field_problem(column: str, message: str) -> JSONResponse:
     "/upload",
     status_code=202,
     response_model=UploadAccepted,
-    responses=problem_responses(400, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def upload(
     request: Request,
+    caller: Annotated[Principal, UPLOAD],
     file: Annotated[
         UploadFile | None, File(description="The product CSV (UTF-8, header row required).")
     ] = None,
@@ -135,8 +150,8 @@ async def upload(
         return problem(415, "not-multipart", "Not a form upload", "send the CSV as multipart/form-data")
     if file is None:
         return problem(400, "missing-file", "Missing file", "send the CSV in the multipart field `file`")
-    if webhook_url is not None and not is_web_url(webhook_url):
-        return field_problem("webhook_url", "webhook_url must be an absolute http or https URL with a host")
+    if webhook_url is not None and (refused := webhook_url_problem(webhook_url)):
+        return refused
     try:
         data = await read_limited(file, settings.max_upload_bytes)
     except FileTooLarge:
@@ -144,7 +159,9 @@ async def upload(
         return problem(413, "too-large", "Upload too large", detail)
     if media_type(file.content_type) not in CSV_CONTENT_TYPES or b"\x00" in data:
         return problem(415, "not-csv", "Not a CSV file", "the upload must be CSV text (UTF-8)")
-    options = UploadOptions(quality or settings.default_quality, webhook_url, idempotency_key)
+    options = UploadOptions(
+        quality or settings.default_quality, webhook_url, idempotency_key, caller.tenant_id
+    )
     return await accept(request, data, options)
 
 
@@ -155,6 +172,9 @@ async def accept(request: Request, data: bytes, options: UploadOptions) -> JSONR
         first = await resources.repository.find_by_idempotency_key(options.tenant_id, options.idempotency_key)
         if first:
             return replay_or_conflict(settings, first, data)
+    pending = await resources.repository.pending_images(options.tenant_id)
+    if pending >= settings.max_pending_images_per_tenant:
+        return backlog_full(settings, pending, None)
     started = time.perf_counter()
     try:
         # Parsing 100,000 rows takes a while: off the event loop, so health checks still answer.
@@ -163,6 +183,8 @@ async def accept(request: Request, data: bytes, options: UploadOptions) -> JSONR
         errors = [{"row": e.row, "column": e.column, "message": e.message} for e in exc.errors]
         detail = f"{len(errors)} problem(s) found in the file"
         return problem(422, "invalid-csv", "Invalid CSV", detail, errors=errors)
+    if pending + plan.total_images > settings.max_pending_images_per_tenant:
+        return backlog_full(settings, pending, plan.total_images)
     validated = time.perf_counter()
     accepted = await resources.repository.record(plan)
     if accepted.request_id != plan.request_id:  # a concurrent twin with the same key won
@@ -171,11 +193,25 @@ async def accept(request: Request, data: bytes, options: UploadOptions) -> JSONR
     log.info(
         "upload.accepted",
         request_id=str(plan.request_id),
+        tenant_id=options.tenant_id,
         images=plan.total_images,
         validate_seconds=round(validated - started, 3),
         store_seconds=round(time.perf_counter() - validated, 3),
     )
     return JSONResponse(accepted_body(settings, accepted), status_code=202)
+
+
+def backlog_full(settings: Settings, pending: int, adding: int | None) -> JSONResponse:
+    """429: the tenant's images waiting to be processed are at the cap, or this upload would pass it."""
+    cap = settings.max_pending_images_per_tenant
+    detail = f"{pending} images of your tenant are waiting to be processed"
+    detail += f" and this upload adds {adding}" if adding else ""
+    detail += f"; at most {cap} may wait at once. Retry once earlier requests have finished"
+    if adding and adding > cap:
+        detail += f", and split the file: it alone holds more than {cap} images"
+    response = problem(429, "backlog-full", "Too many images waiting", detail)
+    response.headers["retry-after"] = str(BACKLOG_RETRY_SECONDS)
+    return response
 
 
 def validate_and_plan(settings: Settings, data: bytes, options: UploadOptions) -> UploadPlan:

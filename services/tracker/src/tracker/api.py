@@ -1,4 +1,11 @@
-"""The status API: request status, images, the output CSV and the media files."""
+"""The status API: request status, images, the output CSV and the media files.
+
+Every route but the health checks, the OpenAPI document and /media needs an API key with the
+`read` scope, and answers only for requests of the key's tenant: another tenant's request id is a
+404, exactly like an id that does not exist. /media stays public: output URLs are handed to
+customers' storefronts, which show them to anyone; their names are unguessable (request id and a
+digest of the input URL).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +24,20 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pipeline_runtime.api_access import (
+    BEARER,
+    BOOTSTRAP_WAIT,
+    NoKeys,
+    api_key,
+    install_cors,
+    install_docs_policy,
+    start_bootstrap,
+)
+from pipeline_runtime.auth import AsyncpgKeyStore, Principal
+from pipeline_runtime.http import install_common_handlers
 from pydantic import BaseModel, Field
 
 from .aggregation import Progress, neutralise_cell
@@ -30,6 +48,7 @@ from .repository import AsyncpgProgressRepository
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
+READ = api_key("read")
 
 OUTPUT_HEADER = "S. No.,Product Name,Input Image Urls,Output Image Urls"
 MAX_CURSOR_VALUE = 2**31 - 1  # row numbers and positions are PostgreSQL integers
@@ -106,6 +125,7 @@ class Resources:
 
     repository: ProgressQueries
     database_reachable: Callable[[], Awaitable[bool]]
+    key_store: Any = None  # AsyncpgKeyStore; None: the app keeps its own (NoKeys: every key is refused)
 
 
 ResourceFactory = Callable[[Settings], AbstractAsyncContextManager[Resources]]
@@ -119,14 +139,20 @@ def repo(request: Request) -> ProgressQueries:
     return request.app.state.resources.repository
 
 
+async def owned_status(request: Request, request_id: UUID, caller: Principal) -> Any:
+    """The request's status row, or None when it does not exist or belongs to another tenant."""
+    row = await repo(request).request_status(request_id)
+    return row if row is not None and row["tenant_id"] == caller.tenant_id else None
+
+
 @router.get(
     "/status/{request_id}",
     response_model=RequestStatus,
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def get_status(request_id: UUID, request: Request) -> Any:
-    """Progress and outcome of one request; 404 for an id no upload returned."""
-    row = await repo(request).request_status(request_id)
+async def get_status(request_id: UUID, request: Request, caller: Principal = READ) -> Any:
+    """Progress and outcome of one request; 404 for an id no upload of the caller's tenant returned."""
+    row = await owned_status(request, request_id, caller)
     if row is None:
         return not_found(request_id)
     progress = Progress(row["total_images"], row["processed_images"], row["failed_images"])
@@ -158,11 +184,12 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 @router.get(
     "/requests/{request_id}/images",
     response_model=ImagesPage,
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def list_images(
     request_id: UUID,
     request: Request,
+    caller: Annotated[Principal, READ],
     limit: Annotated[int, Query(ge=1, le=1000, description="Images per page.")] = 100,
     cursor: Annotated[
         str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
@@ -174,7 +201,7 @@ async def list_images(
     except ValueError:
         errors = [{"row": None, "column": "cursor", "message": "not a cursor this API gave"}]
         return problem(422, "invalid-cursor", "Invalid cursor", "invalid: cursor", errors=errors)
-    if await repo(request).request_status(request_id) is None:
+    if await owned_status(request, request_id, caller) is None:
         return not_found(request_id)
     rows = await repo(request).images_page(request_id, after, limit)
     items = [image_item(r) for r in rows]
@@ -196,12 +223,12 @@ def image_item(r: Any) -> ImageItem:
             "description": f"The output CSV: `{OUTPUT_HEADER}`, one row per product in input order.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-        **problem_responses(404, 409, 422, 503),
+        **problem_responses(401, 403, 404, 409, 422, 503),
     },
 )
-async def output_csv(request_id: UUID, request: Request) -> Any:
+async def output_csv(request_id: UUID, request: Request, caller: Principal = READ) -> Any:
     """The input rows with an Output Image Urls column, aligned URL by URL; 409 until finished."""
-    status = await repo(request).request_status(request_id)
+    status = await owned_status(request, request_id, caller)
     if status is None:
         return not_found(request_id)
     if status["completed_at"] is None:
@@ -270,9 +297,14 @@ async def connect_database(settings: Settings) -> AsyncIterator[Resources]:
             return False
         return True
 
+    keys = AsyncpgKeyStore(pool)
+    bootstrap = start_bootstrap(keys, settings.bootstrap_api_key, DATABASE_UNAVAILABLE)
+    await asyncio.wait({bootstrap}, timeout=BOOTSTRAP_WAIT)  # serve anyway while PostgreSQL is down
     try:
-        yield Resources(AsyncpgProgressRepository(pool, settings.public_base_url), database_reachable)
+        yield Resources(AsyncpgProgressRepository(pool, settings.public_base_url), database_reachable, keys)
     finally:
+        bootstrap.cancel()
+        await asyncio.wait({bootstrap}, timeout=5)
         await close_pool(pool)
 
 
@@ -299,6 +331,8 @@ def create_api(settings: Settings, *, resources: ResourceFactory | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with connect(settings) as ready:
             app.state.resources = ready
+            if ready.key_store is not None:
+                app.state.key_store = ready.key_store
             yield
 
     app = FastAPI(
@@ -307,12 +341,16 @@ def create_api(settings: Settings, *, resources: ResourceFactory | None = None) 
         description="Status, images and output CSV of uploads. Every error is application/problem+json.",
         lifespan=lifespan,
     )
+    app.state.key_store = NoKeys()  # until the resources bring the real store
     app.include_router(router)
-    app.include_router(events_router)
+    app.include_router(events_router, dependencies=[Security(BEARER)])  # declared: it needs a key
+    install_docs_policy(app)
+    install_common_handlers(app)  # 401/403 and security headers; the handlers below take precedence
     install_problem_handlers(app)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, database_unavailable)
     install_problem_openapi(app)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/media", StaticFiles(directory=settings.media_dir), name="media")
+    install_cors(app, settings.cors_origins, ["GET"])
     return app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,10 +28,21 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="PostgreSQL DSN (shared name, no prefix).",
     )
+    bootstrap_api_key: SecretStr | None = Field(
+        None,
+        validation_alias="BOOTSTRAP_API_KEY",
+        description="When set, the status API makes this API key exist with every scope for the default tenant.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the status API from a browser (CORS); empty: none.",
+    )
     metrics_port: int = Field(0, description="Port of the worker's /metrics endpoint (0: none).")
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
     events_max_seconds: float = Field(
-        600.0, gt=0, description="Longest a progress stream (/requests/{id}/events) stays open; clients reconnect."
+        600.0,
+        gt=0,
+        description="Longest a progress stream (/requests/{id}/events) stays open; clients reconnect.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -119,8 +119,8 @@ class AsyncpgProgressRepository:
 
     async def request_status(self, request_id: UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
-            "SELECT request_id, status, total_products, total_images, processed_images, failed_images,"
-            " created_at, updated_at, completed_at FROM requests WHERE request_id = $1",
+            "SELECT request_id, tenant_id, status, total_products, total_images, processed_images,"
+            " failed_images, created_at, updated_at, completed_at FROM requests WHERE request_id = $1",
             request_id,
         )
 

@@ -1,0 +1,33 @@
+"""What ingest adds to pipeline_runtime's keys: the key store it needs, tenant ids, 401/403 outside routes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from fastapi.responses import JSONResponse
+from pipeline_runtime.auth import ApiKeyInfo, AuthError, Principal
+
+from .problems import problem
+
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class KeyStore(Protocol):
+    """What ingest needs of the key table (pipeline_runtime.auth.AsyncpgKeyStore)."""
+
+    async def find(self, key: str) -> Principal | None: ...
+    async def create(
+        self, tenant_id: str, scopes: list[str], name: str | None = None
+    ) -> tuple[ApiKeyInfo, str]: ...
+    async def list(self, tenant_id: str | None = None) -> list[ApiKeyInfo]: ...
+    async def revoke(self, key_id: UUID, tenant_id: str | None = None) -> bool: ...
+
+
+def auth_problem(exc: AuthError) -> JSONResponse:
+    """The answer pipeline_runtime's handler gives an AuthError, for code that runs before the routes."""
+    title = "Unauthorized" if exc.status == 401 else "Forbidden"
+    response = problem(exc.status, title.lower(), title, exc.detail)
+    if exc.status == 401:
+        response.headers["www-authenticate"] = "Bearer"
+    return response
