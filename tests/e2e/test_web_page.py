@@ -9,6 +9,7 @@ and the local image host.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from tests.support.api import csv_of
@@ -42,6 +44,7 @@ SCREENSHOT = ARTIFACTS / "web-page.png"
 FINISH_MS = 120_000  # the whole request, from upload to 100 %
 STEP_MS = 30_000  # any other wait of the browser
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HELD_SECONDS = 30.0  # the held image is released by the test, or after this at the latest
 
 
 def ensure_chromium() -> Path:
@@ -107,8 +110,18 @@ async def image_host() -> AsyncIterator[LocalServer]:
     for n, (width, height) in enumerate([(640, 480), (480, 480), (360, 480)]):
         server.files[f"photo-{n}.jpg"] = photo_jpeg(width, height, seed=40 + n)
     server.files["broken.jpg"] = b"these bytes are not a picture of anything"
+    release = asyncio.Event()
+
+    async def held(_: web.Request) -> web.Response:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), HELD_SECONDS)
+        return web.Response(body=server.files["photo-1.jpg"], content_type="image/jpeg")
+
+    server.routes["held.jpg"] = held
+    server.release = release
     await server.start()
     yield server
+    release.set()
     await server.stop()
 
 
@@ -143,33 +156,44 @@ async def test_upload_watch_progress_browse_before_and_after_and_download(
             (1, "Linen Shirt", [image_host.url("photo-0.jpg"), image_host.url("photo-1.jpg")]),
             (2, "Stoneware Mug", [image_host.url("photo-2.jpg")]),
             (3, "Desk Lamp", [image_host.url("broken.jpg")]),
+            (4, "Wool Scarf", [image_host.url("held.jpg")]),
         ]
     )
     page = await open_page_with_key(browser, ingest_url, api_key)
 
     await choose_csv(page, products)
 
-    await expect(page.locator("#upload-message")).to_contain_text("3 product(s), 4 image(s)")
+    await expect(page.locator("#upload-message")).to_contain_text("4 product(s), 5 image(s)")
+    # Live: while one image is held by its host, the page shows the four others finished.
+    await expect(page.locator("#progress-percent")).to_have_text("80%", timeout=FINISH_MS)
+    await expect(page.locator("#progress-text")).to_have_text("3 of 5 done · 1 failed · 1 to go")
+    await expect(page.locator("#status-badge")).to_have_text("processing")
+    await expect(page.locator("#results-section")).to_be_hidden()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "web-page-progress.png"))
+    image_host.release.set()
     await expect(page.locator("#progress-percent")).to_have_text("100%", timeout=FINISH_MS)
-    await expect(page.locator("#progress-text")).to_have_text("3 of 4 done · 1 failed")
+    await expect(page.locator("#progress-text")).to_have_text("4 of 5 done · 1 failed")
     await expect(page.locator("#status-badge")).to_have_text("completed with errors")
     assert await page.locator("#bar").get_attribute("value") == "100"
 
     # The gallery: every image, before and after side by side; the after pictures are real images.
     cards = page.locator("#gallery .card")
-    await expect(cards).to_have_count(4)
-    await expect(page.locator("#gallery .card.done")).to_have_count(3)
+    await expect(cards).to_have_count(5)
+    await expect(page.locator("#gallery .card.done")).to_have_count(4)
     await page.wait_for_function(
         """() => {
             const shots = [...document.querySelectorAll('#gallery .card.done img.before, #gallery .card.done img.after')];
-            return shots.length === 6 && shots.every((img) => img.complete && img.naturalWidth > 0);
+            return shots.length === 8 && shots.every((img) => img.complete && img.naturalWidth > 0);
         }""",
         timeout=STEP_MS,
     )
     after_sources = await page.eval_on_selector_all("#gallery img.after", "imgs => imgs.map(i => i.src)")
     assert all(src.startswith("data:image/jpeg;base64,") for src in after_sources)
     before_sources = await page.eval_on_selector_all("#gallery img.before", "imgs => imgs.map(i => i.src)")
-    assert sorted(before_sources) == sorted(image_host.url(f"photo-{n}.jpg") for n in range(3))
+    assert sorted(before_sources) == sorted(
+        [*(image_host.url(f"photo-{n}.jpg") for n in range(3)), image_host.url("held.jpg")]
+    )
     for savings in await page.locator("#gallery .card.done .bytes").all_inner_texts():
         assert re.search(r"kB → [\d.]+ kB\s*−\d+%", savings), savings
         assert re.search(r"saved [\d.]+ kB · [\d.]+:1", savings), savings
@@ -182,7 +206,7 @@ async def test_upload_watch_progress_browse_before_and_after_and_download(
     await expect(page.locator("#failures tbody tr")).to_have_count(1)
     await expect(page.locator("#failures tbody tr")).to_contain_text("broken.jpg")
     await expect(page.locator("#failures tbody tr")).to_contain_text("not_an_image")
-    await expect(page.locator("#summary")).to_contain_text("Compressed3")
+    await expect(page.locator("#summary")).to_contain_text("Compressed4")
 
     # The output CSV, fetched with the key and saved by the browser.
     async with page.expect_download(timeout=STEP_MS) as download_info:
@@ -191,7 +215,12 @@ async def test_upload_watch_progress_browse_before_and_after_and_download(
     saved = await asyncio.to_thread(Path(await download.path()).read_text)
     rows = list(csv.reader(io.StringIO(saved)))
     assert rows[0] == ["S. No.", "Product Name", "Input Image Urls", "Output Image Urls"]
-    assert [r[:2] for r in rows[1:]] == [["1", "Linen Shirt"], ["2", "Stoneware Mug"], ["3", "Desk Lamp"]]
+    assert [r[:2] for r in rows[1:]] == [
+        ["1", "Linen Shirt"],
+        ["2", "Stoneware Mug"],
+        ["3", "Desk Lamp"],
+        ["4", "Wool Scarf"],
+    ]
     assert rows[3][3] == ""  # the failed image has no output
 
     # Everything went to ingest with the key: the upload, the stream, the pages, the pictures.
@@ -206,6 +235,7 @@ async def test_upload_watch_progress_browse_before_and_after_and_download(
         assert sent, f"no request matching {pattern}"
         assert all(h.get("authorization") == f"Bearer {api_key}" for h in sent), pattern
         assert all(url.startswith(ingest_url) for url, _ in browser.requests if re.search(pattern, url))
+    assert browser.called(r"/status/") == []  # progress came from the stream, not from polling
     assert browser.errors == []
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
