@@ -11,11 +11,10 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from pipeline_runtime.auth import AuthError, Principal
+from pipeline_runtime.auth import Principal
 from tracker.api import Resources, create_api
 from tracker.config import Settings
 from tracker.events import StreamLimits, progress_stream, status_body, stream_limits
-from tracker.problems import problem
 
 PROBLEM = "application/problem+json"
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -80,10 +79,6 @@ class FakeKeyStore:
         return KEYS.get(key)
 
 
-async def auth_problem(_request, exc: AuthError):
-    return problem(exc.status, "unauthorized" if exc.status == 401 else "forbidden", "Refused", exc.detail)
-
-
 @pytest.fixture
 def repository() -> ScriptedRepository:
     return ScriptedRepository()
@@ -96,13 +91,10 @@ async def client(repository, tmp_path):
         async def database_reachable() -> bool:
             return True
 
-        yield Resources(repository, database_reachable)
+        yield Resources(repository, database_reachable, FakeKeyStore())
 
     app = create_api(Settings(media_dir=tmp_path / "media"), resources=resources)
-    app.state.key_store = FakeKeyStore()
     app.dependency_overrides[stream_limits] = lambda: FAST
-    if AuthError not in app.exception_handlers:  # until the tracker API renders auth errors itself
-        app.add_exception_handler(AuthError, auth_problem)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(
@@ -189,7 +181,7 @@ async def test_an_unfinished_request_gets_keep_alives_and_the_stream_ends_at_the
 
 async def test_unknown_and_other_tenants_requests_are_404_and_a_bad_id_is_422(client, repository):
     mine = repository.add((2, 0, 0))
-    theirs = repository.add((2, 0, 0), tenant="acme")
+    theirs = repository.add((2, 2, 0), tenant="acme")
 
     for path, status in [(uuid4(), 404), (theirs, 404), ("not-a-uuid", 422)]:
         resp = await client.get(f"/requests/{path}/events")

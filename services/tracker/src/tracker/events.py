@@ -20,8 +20,8 @@ from uuid import UUID
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
-from pipeline_runtime.auth import DEFAULT_TENANT, Principal
-from pipeline_runtime.http import require
+from pipeline_runtime.api_access import api_key
+from pipeline_runtime.auth import Principal
 from pydantic_core import to_jsonable_python
 
 from .aggregation import Progress
@@ -30,7 +30,7 @@ from .problems import problem, problem_responses
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
-READ = require("read")
+READ = api_key("read")  # as every other route of the tracker API
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
@@ -80,18 +80,11 @@ def status_reader(request: Request, caller: Principal) -> StatusReader:
 
     async def read(request_id: UUID) -> dict[str, Any] | None:
         row = await asyncio.wait_for(repository.request_status(request_id), READ_TIMEOUT)
-        if row is None or _tenant_of(row) != caller.tenant_id:
+        if row is None or row["tenant_id"] != caller.tenant_id:
             return None
         return status_body(row)
 
     return read
-
-
-def _tenant_of(row: Any) -> str:
-    try:
-        return row["tenant_id"]
-    except KeyError:  # a status query that does not select it: requests default to this tenant
-        return DEFAULT_TENANT
 
 
 def message(event: str, data: Mapping[str, Any]) -> str:
