@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.support.api import csv_of, upload_csv, wait_for_completion
+from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
 from tests.support.kafka_topics import read_topic
 from tests.support.servers import LocalServer, wait_until
@@ -77,8 +77,8 @@ def request_csv(host: LocalServer) -> bytes:
     )
 
 
-async def processed_count(status_url: str) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
+async def processed_count(status_url: str, headers: dict[str, str]) -> int:
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         resp = await client.get(status_url)
     body = resp.json() if resp.status_code == 200 else {}
     return body.get("processed_images", 0) + body.get("failed_images", 0)
@@ -146,15 +146,18 @@ async def test_a_fault_mid_flight_loses_nothing_and_counts_nothing_twice(
         target, lambda p: restart_service(p, target)
     )(pipeline)
     subscriber.routes["hook"] = answers([])
-    accepted = await upload_csv(ingest_url, request_csv(image_host), webhook_url=subscriber.url("hook"))
+    key = bearer(pipeline.api_key())
+    accepted = await upload_csv(
+        ingest_url, request_csv(image_host), headers=key, webhook_url=subscriber.url("hook")
+    )
     if when == "mid_flight":
 
         async def started() -> bool:
-            return await processed_count(accepted["status_url"]) >= 20
+            return await processed_count(accepted["status_url"], key) >= 20
 
         assert await wait_until(started, timeout=60)
     await fault()
-    row = await verify_request(accepted, subscriber, database_url, bootstrap_servers, fault_name)
+    row = await verify_request(accepted, subscriber, database_url, bootstrap_servers, fault_name, headers=key)
     chaos_report.append(row)
     assert row["outcome"] == "ok", row
 
@@ -184,13 +187,17 @@ async def test_a_misbehaving_subscriber_is_retried_or_dead_lettered_under_one_we
     chaos_report,
 ):
     subscriber.routes["hook"] = never_answers if statuses is None else answers(statuses)
-    accepted = await upload_csv(ingest_url, request_csv(image_host), webhook_url=subscriber.url("hook"))
+    key = bearer(pipeline.api_key())
+    accepted = await upload_csv(
+        ingest_url, request_csv(image_host), headers=key, webhook_url=subscriber.url("hook")
+    )
     row = await verify_request(
         accepted,
         subscriber,
         database_url,
         bootstrap_servers,
         fault_name,
+        headers=key,
         delivery_final=final,
         expected_attempts=attempts,
         notifier_url=notifier_url,
@@ -206,11 +213,12 @@ async def verify_request(
     bootstrap: str,
     fault_name: str,
     *,
+    headers: dict[str, str],
     delivery_final: str = "delivered",
     expected_attempts: int | None = None,
     notifier_url: str | None = None,
 ) -> dict:
-    status = await wait_for_completion(accepted["status_url"], timeout=240)
+    status = await wait_for_completion(accepted["status_url"], timeout=240, headers=headers)
     request_id = uuid.UUID(accepted["request_id"])
     conn = await asyncpg.connect(database_url)
     try:

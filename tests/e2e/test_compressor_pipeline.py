@@ -22,7 +22,7 @@ from PIL import Image
 
 from tests.integration.compressor.stack import image_rows, members_with, request_row, wait_for_group
 from tests.support import images
-from tests.support.api import csv_of, upload_csv, wait_for_completion
+from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.jpeg_quality import estimate_jpeg_quality
 from tests.support.servers import LocalServer, wait_until
 
@@ -201,8 +201,9 @@ async def corpus_request(hardened, corpus_host, database_url) -> Finished:
         for n in range((len(CORPUS) + 2) // 3)
     ]
     ingest_url = f"http://127.0.0.1:{hardened.ingest_port}"
-    accepted = await upload_csv(ingest_url, csv_of(rows))
-    status = await wait_for_completion(accepted["status_url"], timeout=120)
+    key = bearer(hardened.api_key())
+    accepted = await upload_csv(ingest_url, csv_of(rows), headers=key)
+    status = await wait_for_completion(accepted["status_url"], timeout=120, headers=key)
     return Finished(accepted["request_id"], status, await image_rows(database_url, accepted["request_id"]))
 
 
@@ -309,7 +310,8 @@ async def test_a_member_killed_mid_request_loses_nothing_and_duplicates_nothing(
 
     urls = [slow_host.url(f"p/{n}.jpg") for n in range(FAULT_IMAGES)]
     rows = [(r + 1, f"Product {r + 1}", urls[r * 4 : r * 4 + 4]) for r in range(FAULT_IMAGES // 4)]
-    accepted = await upload_csv(f"http://127.0.0.1:{hardened.ingest_port}", csv_of(rows))
+    key = bearer(hardened.api_key())
+    accepted = await upload_csv(f"http://127.0.0.1:{hardened.ingest_port}", csv_of(rows), headers=key)
 
     async def well_under_way() -> bool:
         return len(slow_host.received) >= 40
@@ -320,7 +322,7 @@ async def test_a_member_killed_mid_request_loses_nothing_and_duplicates_nothing(
     assert before["completed_at"] is None, "the request finished before the member was killed"
 
     try:
-        status = await wait_for_completion(accepted["status_url"], timeout=120)
+        status = await wait_for_completion(accepted["status_url"], timeout=120, headers=key)
     finally:
         services.start_one(hardened, "compressor-1", HARDENED)
     assert (status["status"], status["processed_images"], status["failed_images"]) == (

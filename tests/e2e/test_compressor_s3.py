@@ -15,7 +15,7 @@ from PIL import Image
 from tests.integration.compressor.moto_s3 import CREDENTIALS, REGION, MotoServer
 from tests.integration.compressor.stack import image_rows, members_with
 from tests.support import images
-from tests.support.api import csv_of, upload_csv, wait_for_completion
+from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.jpeg_quality import estimate_jpeg_quality
 from tests.support.servers import LocalServer
 
@@ -78,8 +78,9 @@ async def test_outputs_are_stored_in_s3_under_deterministic_keys_and_fetchable(
             (2, "Table", [image_host.url(n) for n in names[3:]]),
         ]
     )
-    accepted = await upload_csv(f"http://127.0.0.1:{pipeline.ingest_port}", csv)
-    status = await wait_for_completion(accepted["status_url"], timeout=90)
+    key = bearer(pipeline.api_key())
+    accepted = await upload_csv(f"http://127.0.0.1:{pipeline.ingest_port}", csv, headers=key)
+    status = await wait_for_completion(accepted["status_url"], timeout=90, headers=key)
     assert (status["status"], status["processed_images"]) == ("completed", len(names))
 
     request_id = uuid.UUID(accepted["request_id"])

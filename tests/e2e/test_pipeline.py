@@ -53,13 +53,15 @@ def product_csv(host: LocalServer, count: int) -> bytes:
 
 
 async def test_uploaded_csv_is_compressed_tracked_and_notified_end_to_end(
-    ingest_url, image_host, subscriber, database_url, webhook_secret
+    ingest_url, image_host, subscriber, database_url, webhook_secret, auth_headers
 ):
-    accepted = await upload_csv(ingest_url, product_csv(image_host, 24), webhook_url=subscriber.url("hook"))
+    accepted = await upload_csv(
+        ingest_url, product_csv(image_host, 24), headers=auth_headers, webhook_url=subscriber.url("hook")
+    )
     assert accepted["status"] == "pending"
     assert accepted["total_images"] == 24
 
-    status = await wait_for_completion(accepted["status_url"])
+    status = await wait_for_completion(accepted["status_url"], headers=auth_headers)
     assert status["status"] == "completed"
     assert (status["processed_images"], status["failed_images"], status["progress"]) == (24, 0, 1.0)
 
@@ -98,8 +100,8 @@ async def test_uploaded_csv_is_compressed_tracked_and_notified_end_to_end(
     assert verify_standard_webhook(webhook_secret, hooks[0].headers, hooks[0].body)
 
 
-async def test_status_of_an_unknown_request_is_404_problem(tracker_url):
-    async with httpx.AsyncClient() as client:
+async def test_status_of_an_unknown_request_is_404_problem(tracker_url, auth_headers):
+    async with httpx.AsyncClient(headers=auth_headers) as client:
         resp = await client.get(f"{tracker_url}/status/00000000-0000-4000-8000-000000000000")
     assert resp.status_code == 404
     assert resp.headers["content-type"].startswith("application/problem+json")

@@ -50,8 +50,9 @@ async def never_answers(_: web.Request) -> web.Response:
 
 
 async def finished_request(ingest_url: str, image_host: LocalServer, **form: str) -> dict:
-    accepted = await upload_csv(ingest_url, csv_of([(1, "Mug", [image_host.url("one.jpg")])]), **form)
-    await wait_for_completion(accepted["status_url"], timeout=60)
+    csv = csv_of([(1, "Mug", [image_host.url("one.jpg")])])
+    accepted = await upload_csv(ingest_url, csv, headers=AUTH, **form)
+    await wait_for_completion(accepted["status_url"], timeout=60, headers=AUTH)
     return accepted
 
 

@@ -19,12 +19,12 @@ async def upload_csv(ingest_url: str, csv: bytes, *, expect: int = 202, headers=
     return resp.json()
 
 
-async def wait_for_completion(status_url: str, timeout: float = 120) -> dict:
+async def wait_for_completion(status_url: str, timeout: float = 120, *, headers=None) -> dict:
     """Poll the status URL until completed_at is set (bounded); returns the last status."""
     latest: dict = {}
 
     async def finished() -> bool:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=headers) as client:
             resp = await client.get(status_url)
         if resp.status_code == 200:
             latest.clear()
@@ -33,6 +33,10 @@ async def wait_for_completion(status_url: str, timeout: float = 120) -> dict:
 
     assert await wait_until(finished, timeout=timeout), f"not finished in {timeout}s: {latest}"
     return latest
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def csv_of(rows: list[tuple[int, str, list[str]]]) -> bytes:

@@ -9,6 +9,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from ingest.app import create_app
 from ingest.config import Settings
+from pipeline_runtime.auth import new_api_key
 from pipeline_runtime.kafka import KafkaSettings
 
 # Image URLs of these tests point at the discard port of the loopback address: if a compressor
@@ -21,19 +22,26 @@ HEADER = "S. No.,Product Name,Input Image Urls"
 async def running_ingest(
     database_url: str, bootstrap_servers: str, **overrides
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest in-process; the client sends the app's bootstrap key (every scope, tenant default)."""
+    key = new_api_key()
     settings = Settings(
         database_url=database_url,
         kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
         status_base_url="http://127.0.0.1:18001",
+        bootstrap_api_key=key,
         **overrides,
     )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://ingest.test", timeout=60
+            transport=transport, base_url="http://ingest.test", timeout=60, headers=bearer(key)
         ) as client:
             yield client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def upload(client: httpx.AsyncClient, csv: bytes, **kwargs) -> httpx.Response:

@@ -79,22 +79,28 @@ def multipart(fields: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
     return body.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
+def auth(profile: Profile) -> dict[str, str]:
+    """The stack's bootstrap key: ingest and the tracker API refuse calls without a key."""
+    return {"Authorization": f"Bearer {profile.api_key()}"}
+
+
 def upload(profile: Profile, csv_text: str) -> dict:
     body, ctype = multipart({"file": ("sample.csv", csv_text.encode(), "text/csv")})
     req = urllib.request.Request(  # noqa: S310 - loopback only
         f"http://127.0.0.1:{profile.ingest_port}/upload",
         data=body,
         method="POST",
-        headers={"Content-Type": ctype},
+        headers={"Content-Type": ctype, **auth(profile)},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
         return json.load(resp)
 
 
-def wait_finished(status_url: str, timeout: float = 180.0) -> dict:
+def wait_finished(profile: Profile, status_url: str, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(status_url, timeout=10) as resp:  # noqa: S310
+        req = urllib.request.Request(status_url, headers=auth(profile))  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             status = json.load(resp)
         if status["completed_at"] or time.monotonic() > deadline:
             return status
@@ -106,9 +112,12 @@ def run(profile: Profile) -> None:
     serve_samples(profile)
     accepted = upload(profile, csv_text)
     print(f"uploaded sample: request {accepted['request_id']} ({accepted['total_images']} images)")
-    status = wait_finished(accepted["status_url"])
+    status = wait_finished(profile, accepted["status_url"])
     print(json.dumps(status, indent=2))
     print(f"status:     {accepted['status_url']}")
     print(f"output CSV: {accepted['output_csv_url']}")
+    print(
+        f'API key:    export IMGPIPE_API_KEY="$(cat {profile.run_dir / "api-key"})"  (every scope, tenant default)'
+    )
     if status["status"] != "completed":
         raise RuntimeError(f"sample request ended {status['status']}")
