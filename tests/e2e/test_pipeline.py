@@ -114,9 +114,17 @@ async def test_workers_and_services_expose_prometheus_metrics_after_a_run(
         tracker_worker = (
             await client.get(f"http://127.0.0.1:{pipeline.metrics_port_base + 11}/metrics")
         ).text
+        compressors = [
+            (await client.get(f"http://127.0.0.1:{pipeline.metrics_port_base + n}/metrics")).text
+            for n in (1, 2)
+        ]
         await client.get(f"{notifier_url}/healthz")  # one request the notifier must count
         notifier = (await client.get(f"{notifier_url}/metrics")).text
     assert "imgpipe_results_recorded_total" in tracker_worker
     assert "imgpipe_outbox_backlog_rows" in tracker_worker
+    for stage in ("download", "compress", "store", "end_to_end"):
+        assert any(f'stage="{stage}"' in text for text in compressors), stage
+    assert any('imgpipe_images_processed_total{service="compressor"}' in text for text in compressors)
+    assert any("imgpipe_consumer_lag_messages{" in text for text in compressors)
     assert 'service="notifier"' in notifier
     assert "http_requests_total{" in notifier

@@ -195,6 +195,22 @@ class AsyncConsumer:
                 raise KafkaException(err)
         return good
 
+    async def lag(self) -> list[tuple[str, int, int, int]]:
+        """(topic, partition, position, high watermark) of every assigned partition."""
+
+        def read() -> list[tuple[str, int, int, int]]:
+            assigned = self._consumer.assignment()
+            if not assigned:
+                return []
+            positions = self._consumer.position(assigned)
+            rows = []
+            for tp in positions:
+                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                rows.append((tp.topic, tp.partition, tp.offset, high))
+            return rows
+
+        return await self._call(read)
+
     async def commit(self, offsets: list[TopicPartition]) -> None:
         if offsets:
             await self._call(self._consumer.commit, offsets=offsets, asynchronous=False)

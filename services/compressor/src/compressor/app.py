@@ -14,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 import asyncpg
 import structlog
 from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer
+from pipeline_runtime.metrics import serve_metrics
 from pipeline_runtime.netguard import AddressGuard
 from pipeline_schemas import IMAGE_REQUESTED
 
@@ -119,6 +120,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 async def run(settings: Settings) -> None:
+    serve_metrics(settings.metrics_port)
     pool = PillowPool(settings.pool, settings.pool_size)
     producer = AsyncProducer(settings.kafka.bootstrap_servers)
     try:

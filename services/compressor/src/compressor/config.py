@@ -74,6 +74,7 @@ class Settings(BaseSettings):
         120.0, description="A longer Retry-After fails the image `rate_limited` instead of waiting."
     )
     commit_interval: float = Field(0.5, description="Seconds between offset commits.")
+    metrics_port: int = Field(0, description="Port of this member's /metrics endpoint (0: none).")
     session_timeout_ms: int = Field(
         10_000, ge=1000, description="Kafka group session: how soon a dead member's partitions move."
     )

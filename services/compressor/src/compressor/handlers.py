@@ -7,12 +7,14 @@ another slot of the same request is already working on the same URL.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
+from pipeline_runtime.metrics import BYTES_IN, BYTES_OUT, IMAGES_FAILED, IMAGES_PROCESSED, STAGE_LATENCY
 from pipeline_schemas import (
     ImageCompressed,
     ImageCompressionFailed,
@@ -124,11 +126,31 @@ async def _record(event: ImageRequested, digest: str, outcome: Outcome, deps: De
         log.warning("claims.unavailable", error=str(exc) or type(exc).__name__)
 
 
+SERVICE = "compressor"
+
+
+@contextlib.contextmanager
+def timed(stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    STAGE_LATENCY.labels(SERVICE, stage).observe(time.perf_counter() - started)
+
+
+def count_success(event: ImageRequested, input_bytes: int, output_bytes: int) -> None:
+    IMAGES_PROCESSED.labels(SERVICE).inc()
+    BYTES_IN.labels(SERVICE).inc(input_bytes)
+    BYTES_OUT.labels(SERVICE).inc(output_bytes)
+    STAGE_LATENCY.labels(SERVICE, "end_to_end").observe((utc_now() - event.occurred_at).total_seconds())
+
+
 async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
     try:
-        data = await deps.downloader.fetch(event.input_url)
-        image = await deps.compress(data, CompressionOptions(event.quality, deps.max_pixels))
-        output_url = await deps.store.save(object_key(event.request_id, event.input_url), image.data)
+        with timed("download"):
+            data = await deps.downloader.fetch(event.input_url)
+        with timed("compress"):
+            image = await deps.compress(data, CompressionOptions(event.quality, deps.max_pixels))
+        with timed("store"):
+            output_url = await deps.store.save(object_key(event.request_id, event.input_url), image.data)
     except DownloadError as exc:
         return _after_failure(event, deps, exc.code, exc.message, exc.transient, exc.retry_after)
     except ImageRejected as exc:
@@ -140,6 +162,7 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
     except Exception as exc:  # a bug must fail one image, not stall its partition and request
         log.exception("image.internal_error")
         return _after_failure(event, deps, "internal_error", f"{type(exc).__name__}: {exc}", transient=False)
+    count_success(event, len(data), len(image.data))
     log.info(
         "image.compressed",
         attempt=event.attempt,
@@ -170,6 +193,7 @@ def _crash_loop(event: ImageRequested, starts: int) -> Publish:
     """
     message = f"work on this image started {starts} times without finishing (a crashing decoder?)"
     log.error("image.failed", reason="worker_crashed", message=message, attempt=event.attempt)
+    IMAGES_FAILED.labels(SERVICE, "worker_crashed").inc()
     return Publish(
         ImageCompressionFailed(
             request_id=event.request_id,
@@ -199,6 +223,7 @@ def _after_failure(
         )
         return Requeue(next_try, deps.clock() + delay, code)
     log.info("image.failed", reason=code, message=message, attempt=event.attempt)
+    IMAGES_FAILED.labels(SERVICE, code).inc()
     return Publish(
         ImageCompressionFailed(
             request_id=event.request_id,

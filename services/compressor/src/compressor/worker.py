@@ -17,6 +17,7 @@ from collections.abc import Callable
 import structlog
 from confluent_kafka import Message, TopicPartition
 from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed
+from pipeline_runtime.metrics import record_lag
 from pipeline_schemas import IMAGE_COMPRESSED, IMAGE_REQUESTED, ImageRequested, decode, encode, key_of
 
 from .config import Settings
@@ -190,11 +191,18 @@ class Worker:
             IMAGE_REQUESTED.name, key_of(IMAGE_REQUESTED.name, event), encode(event), headers
         )
 
+    async def _sample_lag(self) -> None:
+        try:
+            record_lag("compressor", await self._consumer.lag())
+        except Exception as exc:  # noqa: BLE001 - a metric must never stop the work
+            log.debug("lag.unavailable", error=str(exc))
+
     async def _commit_if_due(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_commit < self._settings.commit_interval:
             return
         self._last_commit = now
+        await self._sample_lag()
         moved = self._offsets.to_commit()
         if not moved:
             return
