@@ -334,6 +334,7 @@ async def upload_and_wait(profile, csv: bytes, timeout: float = 1800.0) -> tuple
             resp = await client.post(
                 f"http://127.0.0.1:{profile.ingest_port}/upload",
                 files={"file": ("bench.csv", csv, "text/csv")},
+                headers={"Authorization": f"Bearer {profile.api_key()}"},
             )
             resp.raise_for_status()
         request_id = uuid.UUID(resp.json()["request_id"])

@@ -65,6 +65,10 @@ def pipeline(infrastructure):
             "NOTIFIER_DISPATCH_IDLE_SECONDS": "0.2",
             "COMPRESSOR_RETRY_BASE_SECONDS": "0.2",
             "COMPRESSOR_RETRY_MAX_SECONDS": "2",
+            # Tests upload in bursts with one key (schemathesis sends dozens at once); the limits
+            # themselves are tested in-process (tests/integration/ingest/test_keys_and_limits.py).
+            "INGEST_UPLOAD_RATE_PER_MINUTE": "6000",
+            "INGEST_UPLOAD_BURST": "1000",
         },
     )
     yield profile

@@ -6,7 +6,7 @@ import json
 from uuid import uuid4
 
 import pytest
-from ingest.limits import TokenBuckets
+from ingest.limits import DRAIN_BYTES, TokenBuckets
 
 from tests.unit.ingest.test_upload_api import (
     GOOD_CSV,
@@ -48,18 +48,37 @@ async def test_an_admin_key_may_upload(world):
         assert (await post_csv(client)).status_code == 202
 
 
-async def test_a_refused_upload_is_answered_before_its_body_is_read(world):
+async def test_a_refused_small_upload_is_read_and_dropped_and_the_connection_stays_open(world):
+    async with client_for(world, "imgp_unknown") as client:
+        resp = await post_csv(client)
+
+    assert_problem(resp, 401)
+    assert "connection" not in resp.headers
+    assert world.repository.plans == []
+
+
+async def test_a_refused_large_upload_is_never_read_past_a_bound_and_the_connection_is_closed(world):
+    pulled = []
+
     async def body():
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\n\r\n'
-        raise AssertionError("the body was read")
+        for _ in range(1000):  # 64 MiB if it were all read
+            pulled.append(1)
+            yield b"x" * 65536
 
     async with client_for(world, "imgp_unknown") as client:
         resp = await client.post(
             "/upload", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
         )
+        waiting = await client.post(
+            "/upload", content=GOOD_CSV, headers={"content-type": "text/csv", "expect": "100-continue"}
+        )
 
     assert_problem(resp, 401)
     assert resp.headers["connection"] == "close"
+    assert len(pulled) <= DRAIN_BYTES // 65536 + 2
+    assert_problem(waiting, 401)
+    assert waiting.headers["connection"] == "close"
 
 
 async def test_the_request_and_its_events_belong_to_the_tenant_of_the_key(world):

@@ -67,7 +67,9 @@ def other_tenant(caller: Principal) -> Response:
     return problem(403, "forbidden", "Forbidden", detail)
 
 
-@router.post("/keys", status_code=201, response_model=CreatedKey, responses=problem_responses(*ADMIN_ERRORS))
+@router.post(
+    "/keys", status_code=201, response_model=CreatedKey, responses=problem_responses(400, *ADMIN_ERRORS)
+)
 async def create_key(body: NewKey, request: Request, caller: Annotated[Principal, ADMIN]) -> Any:
     """Create an API key for a tenant; this answer is the only time the key is shown."""
     if not manages(caller, body.tenant_id):

@@ -19,6 +19,10 @@ log = structlog.get_logger(__name__)
 
 # Room for the multipart envelope and the small form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
+# A refused upload's body is read and dropped up to this size, so that the connection can stay
+# open: closing it with unread bytes makes the kernel send a reset, which can destroy the answer
+# before the client reads it. Beyond this, the connection is closed.
+DRAIN_BYTES = 1024 * 1024
 
 
 class BodyTooLarge(HTTPException):
@@ -118,11 +122,12 @@ class TokenBuckets:
 
 
 class UploadGate:
-    """POST /upload answers 401, 403 or 429 before its body is read.
+    """POST /upload answers 401, 403 or 429 before its body is parsed.
 
     Without it FastAPI would parse the multipart body (spooling the file to disk) before any
     dependency ran, so strangers and callers over their rate would still make ingest receive
-    whole files. The route checks the key again (its dependency); that lookup is one indexed query.
+    whole files. A refused body is dropped unparsed (see DRAIN_BYTES). The route checks the key
+    again (its dependency); that lookup is one indexed query.
     """
 
     def __init__(self, app: ASGIApp, *, path: str, unavailable: tuple[type[BaseException], ...]) -> None:
@@ -134,12 +139,16 @@ class UploadGate:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        refusal = await self.refusal(Request(scope))
-        if refusal is not None:
-            refusal.headers["connection"] = "close"  # the body is not read
-            await refusal(scope, receive, send)
+        request = Request(scope)
+        refusal = await self.refusal(request)
+        if refusal is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        # A client waiting for "100 Continue" never sends the body: nothing to read or reset.
+        waiting = request.headers.get("expect", "").lower() == "100-continue"
+        if waiting or not await drain(receive, DRAIN_BYTES):
+            refusal.headers["connection"] = "close"
+        await refusal(scope, receive, send)
 
     async def refusal(self, request: Request):
         state = request.app.state
@@ -160,3 +169,17 @@ class UploadGate:
         response = problem(429, "rate-limited", "Too many uploads", detail)
         response.headers["retry-after"] = str(seconds)
         return response
+
+
+async def drain(receive: Receive, limit: int) -> bool:
+    """Read and drop the request body up to `limit` bytes; True when all of it was read."""
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+        if received > limit:
+            return False
