@@ -120,6 +120,8 @@ async def test_workers_and_services_expose_prometheus_metrics_after_a_run(
         ]
         await client.get(f"{notifier_url}/healthz")  # one request the notifier must count
         notifier = (await client.get(f"{notifier_url}/metrics")).text
+        ingest = (await client.get(f"http://127.0.0.1:{pipeline.ingest_port}/metrics")).text
+        tracker_api = (await client.get(f"{tracker_url}/metrics")).text
     assert "imgpipe_results_recorded_total" in tracker_worker
     assert "imgpipe_outbox_backlog_rows" in tracker_worker
     for stage in ("download", "compress", "store", "end_to_end"):
@@ -128,3 +130,6 @@ async def test_workers_and_services_expose_prometheus_metrics_after_a_run(
     assert any("imgpipe_consumer_lag_messages{" in text for text in compressors)
     assert 'service="notifier"' in notifier
     assert "http_requests_total{" in notifier
+    assert 'imgpipe_outbox_backlog_rows{service="ingest"}' in ingest
+    assert 'route="/upload"' in ingest
+    assert 'service="tracker-api"' in tracker_api

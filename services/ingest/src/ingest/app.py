@@ -23,6 +23,7 @@ from pipeline_runtime.api_access import (
 from pipeline_runtime.auth import AsyncpgKeyStore
 from pipeline_runtime.http import install_common_handlers
 from pipeline_runtime.kafka import AsyncProducer
+from pipeline_runtime.metrics import install_metrics
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import IMAGE_REQUESTED
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, resources: ResourceFactory | None = None) 
         app.add_exception_handler(exc_class, database_unavailable)
     install_problem_openapi(app)
     install_cors(app, settings.cors_origins, ["GET", "POST", "DELETE"])
+    install_metrics(app, "ingest")
     return app
 
 
@@ -124,6 +126,7 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
         [IMAGE_REQUESTED.name],
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
+        service="ingest",
     )
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
     keys = AsyncpgKeyStore(pool)

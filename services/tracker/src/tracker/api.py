@@ -38,6 +38,7 @@ from pipeline_runtime.api_access import (
 )
 from pipeline_runtime.auth import AsyncpgKeyStore, Principal
 from pipeline_runtime.http import install_common_handlers
+from pipeline_runtime.metrics import install_metrics
 from pydantic import BaseModel, Field
 
 from .aggregation import Progress, neutralise_cell
@@ -353,4 +354,5 @@ def create_api(settings: Settings, *, resources: ResourceFactory | None = None) 
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/media", StaticFiles(directory=settings.media_dir), name="media")
     install_cors(app, settings.cors_origins, ["GET"])
+    install_metrics(app, "tracker-api")
     return app
