@@ -96,7 +96,7 @@ async def list_keys(
     "/keys/{key_id}",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(404, *ADMIN_ERRORS),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def revoke_key(key_id: UUID, request: Request, caller: Annotated[Principal, ADMIN]) -> Response:
     """Revoke a key: refused from then on. 404 if unknown, already revoked or another tenant's."""
