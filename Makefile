@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help install up down demo bench chaos docs test test-unit test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench chaos docs test security audit test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ demo: install  ## upload the sample CSV again to the running stack
 status: install  ## what is running
 	$(PY) -m devstack status
 
-test: install  ## every test: unit, then integration and e2e against a real broker and database
+test: install security  ## every test: the security scan, then unit, integration, e2e and chaos
 	$(PY) -m pytest
 
 chaos: install  ## the chaos suite alone: faults mid-flight, then exactly-once checks, printed as a table
@@ -44,7 +44,14 @@ test-e2e: install  ## end-to-end tests only
 bench: install  ## benchmarks: print throughput and memory figures (see bench/)
 	$(PY) bench/run.py
 
-lint: install  ## ruff
+security: install  ## static security scan: ruff's bandit rules (exceptions in pyproject.toml, each explained)
+	$(PY) -m ruff check --select S --quiet .
+
+audit: install  ## dependency audit with pip-audit against the locked requirements (needs PyPI's JSON API)
+	python3 -m uv export --all-packages --no-hashes --no-emit-workspace --format requirements-txt -q > .run/requirements-audit.txt
+	python3 -m uv tool run --from pip-audit pip-audit -r .run/requirements-audit.txt --no-deps --disable-pip --progress-spinner off
+
+lint: install security audit  ## ruff, the security scan and the dependency audit
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 

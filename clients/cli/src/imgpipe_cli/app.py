@@ -284,7 +284,8 @@ async def download_flow(
 async def download_images(
     api: PipelineApi, request_id: str, targets: DownloadTargets, output: Output
 ) -> DownloadReport:
-    assert targets.images_dir is not None
+    if targets.images_dir is None:  # callers only come here with --images
+        raise ValueError("download_images needs an images directory")
     try:
         targets.images_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

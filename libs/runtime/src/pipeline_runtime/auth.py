@@ -81,7 +81,8 @@ class AsyncpgKeyStore:
     ) -> tuple[ApiKeyInfo, str]:
         key = new_api_key()
         row = await self._pool.fetchrow(
-            f"INSERT INTO api_keys (key_id, tenant_id, prefix, key_hash, scopes, name)"
+            # _COLUMNS is a constant column list; every value is a bind parameter.
+            f"INSERT INTO api_keys (key_id, tenant_id, prefix, key_hash, scopes, name)"  # noqa: S608
             f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
             uuid.uuid4(),
             tenant_id,
@@ -107,7 +108,7 @@ class AsyncpgKeyStore:
 
     async def list(self, tenant_id: str | None = None) -> list[ApiKeyInfo]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY created_at",
+            f"SELECT {_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY created_at",  # noqa: S608
             tenant_id,
         )
         return [ApiKeyInfo(**dict(r)) for r in rows]

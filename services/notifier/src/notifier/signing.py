@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the public prefix of a secret, not a secret
 
 
 def new_secret() -> str:

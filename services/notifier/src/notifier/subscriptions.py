@@ -46,7 +46,8 @@ class AsyncpgSubscriptionRepository:
 
     async def create(self, tenant_id: str, url: str, description: str | None) -> tuple[Subscription, str]:
         """A new subscription and its secret; the secret is returned only here, once."""
-        assert self._box is not None, "no secrets key configured"
+        if self._box is None:  # routes check can_store_secrets first; this guards other callers
+            raise RuntimeError("no secrets key configured (NOTIFIER_SECRETS_KEY)")
         secret = new_secret()
         row = await self._pool.fetchrow(
             "INSERT INTO webhook_subscriptions"

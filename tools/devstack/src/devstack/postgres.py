@@ -39,7 +39,7 @@ def _as_postgres(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run a server binary as the `postgres` user (initdb refuses root)."""
     if os.geteuid() != 0:
         return subprocess.run(argv, check=True, **kwargs)  # noqa: S603
-    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, **kwargs)  # noqa: S603
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, **kwargs)  # noqa: S603, S607
 
 
 def init(profile: Profile) -> None:
