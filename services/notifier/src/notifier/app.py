@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
+from pipeline_runtime.api_access import install_docs_policy
 from pipeline_runtime.auth import SCOPES, AsyncpgKeyStore
 from pipeline_runtime.database import create_db_pool
 from pipeline_runtime.http import install_common_handlers
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(router)
 
+    install_docs_policy(app)
     install_common_handlers(app)
     install_metrics(app, "notifier")
     return app

@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
+from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
-from pipeline_runtime.http import AUTH_RESPONSES, problem, problem_responses, require
+from pipeline_runtime.http import AUTH_RESPONSES, problem, problem_responses
 from pydantic import BaseModel, Field, field_validator
 
 router = APIRouter()
-WEBHOOKS = require("webhooks")
-READ = require("read")
+WEBHOOKS = api_key("webhooks")
+READ = api_key("read")
 
 
 class NewSubscription(BaseModel):
@@ -101,7 +102,7 @@ async def list_subscriptions(request: Request, caller: Principal = WEBHOOKS) -> 
     "/subscriptions/{subscription_id}",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(404, 422),
+    responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
 )
 async def delete_subscription(
     subscription_id: UUID, request: Request, caller: Principal = WEBHOOKS
