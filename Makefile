@@ -47,9 +47,8 @@ bench: install  ## benchmarks: print throughput and memory figures (see bench/)
 security: install  ## static security scan: ruff's bandit rules (exceptions in pyproject.toml, each explained)
 	$(PY) -m ruff check --select S --quiet .
 
-audit: install  ## dependency audit with pip-audit against the locked requirements (needs PyPI's JSON API)
-	python3 -m uv export --all-packages --no-hashes --no-emit-workspace --format requirements-txt -q > .run/requirements-audit.txt
-	python3 -m uv tool run --from pip-audit pip-audit -r .run/requirements-audit.txt --no-deps --disable-pip --progress-spinner off
+audit: install  ## dependency audit: every locked package against PyPI's advisory data (scripts/audit_deps.py)
+	python3 scripts/audit_deps.py
 
 lint: install security audit  ## ruff, the security scan and the dependency audit
 	$(PY) -m ruff check .
