@@ -22,8 +22,9 @@ ACCEPTED: dict[str, str] = {}  # advisory id -> why it does not apply to this pr
 
 
 def locked_requirements() -> list[tuple[str, str]]:
-    out = subprocess.run(  # noqa: S603, S607 - python3 from PATH runs uv, as the Makefile does
-        [
+    # python3 from PATH runs uv, as the Makefile does
+    out = subprocess.run(  # noqa: S603
+        [  # noqa: S607
             "python3",
             "-m",
             "uv",
