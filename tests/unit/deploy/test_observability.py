@@ -24,7 +24,7 @@ def exported_names() -> set[str]:
 
 
 def metric_names_in(expr: str) -> set[str]:
-    return {m for m in re.findall(r"\b((?:imgpipe|http)_[a-z_]+)\b", expr)}
+    return set(re.findall(r"\b((?:imgpipe|http)_[a-z_]+)\b", expr))
 
 
 def test_every_dashboard_query_uses_exported_metrics():

@@ -25,7 +25,8 @@ READER = Principal(uuid.uuid4(), "acme", frozenset({"read"}))
 def test_keys_are_random_prefixed_and_long():
     a, b = new_api_key(), new_api_key()
     assert a != b
-    assert a.startswith("imgp_") and len(a) >= 40
+    assert a.startswith("imgp_")
+    assert len(a) >= 40
 
 
 def test_only_the_hash_identifies_a_key():
