@@ -2,7 +2,6 @@
 
 import pytest
 from ingest.csv_validation import (
-    MORE_ERRORS_OMITTED,
     CsvValidationError,
     RowError,
     ValidatedUpload,
@@ -312,14 +311,14 @@ def test_a_file_at_the_row_limit_is_accepted():
     assert len(parse_upload(csv_bytes(HEADER, *rows), max_rows=3).products) == 3
 
 
-def test_errors_are_capped_at_max_errors_with_a_final_omission_notice():
+def test_errors_are_capped_at_max_errors_and_the_others_are_counted():
     rows = [f"{n},,https://a.example/{n}.jpg" for n in range(1, 11)]
 
-    errors = errors_from(csv_bytes(HEADER, *rows), max_errors=3)
+    with pytest.raises(CsvValidationError) as caught:
+        parse_upload(csv_bytes(HEADER, *rows), max_errors=3)
 
-    assert [error.row for error in errors[:3]] == [2, 3, 4]
-    assert len(errors) == 4
-    assert errors[-1].message == MORE_ERRORS_OMITTED
+    assert [error.row for error in caught.value.errors] == [2, 3, 4]
+    assert caught.value.omitted == 7
 
 
 def test_non_utf8_input_is_an_error_naming_the_line():
@@ -342,3 +341,11 @@ def test_one_hundred_thousand_rows_with_three_urls_each_are_parsed():
 
     assert len(upload.products) == 100_000
     assert upload.total_images == 300_000
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", "cdn." + "b" * 70, "c" * 64 + ".example:8080"])
+def test_a_host_name_label_over_63_characters_is_a_bad_url_naming_the_row(host):
+    error = only_error(csv_bytes(HEADER, f"1,Shirt,http://{host}/a.jpg"))
+
+    assert (error.row, error.column) == (2, URLS)
+    assert "label longer than 63" in error.message

@@ -305,3 +305,26 @@ async def test_openapi_and_docs_are_served_and_every_error_is_declared_as_proble
                 if int(status) >= 400:
                     assert set(response["content"]) == {PROBLEM}, (method, path, status)
     assert "Problem" in document["components"]["schemas"]
+
+
+async def test_a_header_of_a_million_unknown_columns_is_a_small_422_naming_the_count(client, world):
+    header = HEADER + ",x" * 1_000_000  # a 2 MB file: it used to answer one error per column (109 MB)
+
+    resp = await post_csv(client, f"{header}\n1,Shirt,http://a.example/1.jpg\n".encode())
+
+    body = assert_problem(resp, 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(1, "")]
+    assert "1000003 columns" in body["errors"][0]["message"]
+    assert len(resp.content) < 4 * 1024
+    assert world.repository.plans == []
+
+
+async def test_unknown_header_columns_are_listed_up_to_the_cap_and_the_rest_counted(client):
+    header = HEADER + "".join(f",extra{n}" for n in range(150))
+
+    resp = await post_csv(client, f"{header}\n1,Shirt,http://a.example/1.jpg\n".encode())
+
+    body = assert_problem(resp, 422)
+    assert [e["column"] for e in body["errors"]] == [f"extra{n}" for n in range(100)]
+    assert body["errors_omitted"] == 50
+    assert body["detail"] == "150 problem(s) found in the file"

@@ -1,22 +1,21 @@
 """Letting only key holders into an HTTP service: the scope dependency as OpenAPI bearer auth, the
 bootstrap key, CORS (off unless configured) and a content policy that keeps /docs working.
 
-The keys themselves and the 401/403 answers are auth.py's and http.py's.
+The keys themselves are auth.py's; the 401/403 answers are httpkit's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Header, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
 
-from .auth import DEFAULT_TENANT, SCOPES, AsyncpgKeyStore, Principal
-from .http import require
+from .auth import DEFAULT_TENANT, SCOPES, AsyncpgKeyStore, Principal, authenticate
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +41,20 @@ class NoKeys:
 
     async def find(self, key: str) -> Principal | None:
         return None
+
+
+def require(scope: str) -> Any:
+    """A dependency giving the calling Principal, refusing callers without `scope` (401/403).
+
+    The key is looked up in `app.state.key_store` (NoKeys until the service's resources arrive).
+    """
+
+    async def dependency(
+        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    ) -> Principal:
+        return await authenticate(authorization, request.app.state.key_store.find, scope)
+
+    return Depends(dependency)
 
 
 def api_key(scope: str) -> Any:
@@ -97,7 +110,7 @@ def install_cors(app: FastAPI, setting: str, methods: list[str]) -> None:
 
 
 def install_docs_policy(app: FastAPI) -> None:
-    """Let /docs and /redoc load Swagger UI and ReDoc; install it before install_common_handlers."""
+    """Let /docs and /redoc load Swagger UI and ReDoc; install it inside the security headers."""
 
     @app.middleware("http")
     async def docs_policy(request: Request, call_next):

@@ -1,18 +1,22 @@
-"""HTTP pieces every FastAPI service shares: problem+json errors, the auth dependency, security headers."""
+"""Legacy: the notifier's and the tracker API's handler set, removed once tracker/notifier adopt
+pipeline_runtime.httpkit (the one kit: one Problem, one handler installer, one app factory).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .auth import AuthError, Principal, authenticate
+from .api_access import require
+from .auth import AuthError
 from .database import DATABASE_UNAVAILABLE
+from .httpkit.service import SECURITY_HEADERS
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -41,26 +45,7 @@ def problem_responses(*statuses: int, model: type[BaseModel] = Problem) -> dict[
 
 
 AUTH_RESPONSES = problem_responses(401, 403)
-
-
-def require(scope: str):
-    """A dependency giving the calling Principal, refusing callers without `scope` (401/403)."""
-
-    async def dependency(
-        request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
-    ) -> Principal:
-        return await authenticate(authorization, request.app.state.key_store.find, scope)
-
-    return Depends(dependency)
-
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' http: https: data:; frame-ancestors 'none'",
-}
+__all__ = ["AUTH_RESPONSES", "Problem", "install_common_handlers", "problem", "problem_responses", "require"]
 
 
 def install_common_handlers(app: FastAPI) -> None:

@@ -1,14 +1,11 @@
-"""What ingest adds to pipeline_runtime's keys: the key store it needs, tenant ids, 401/403 outside routes."""
+"""What ingest adds to pipeline_runtime's keys: the key store it needs and the shape of tenant ids."""
 
 from __future__ import annotations
 
 from typing import Protocol
 from uuid import UUID
 
-from fastapi.responses import JSONResponse
-from pipeline_runtime.auth import ApiKeyInfo, AuthError, Principal
-
-from .problems import problem
+from pipeline_runtime.auth import ApiKeyInfo, Principal
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -22,12 +19,3 @@ class KeyStore(Protocol):
     ) -> tuple[ApiKeyInfo, str]: ...
     async def list(self, tenant_id: str | None = None) -> list[ApiKeyInfo]: ...
     async def revoke(self, key_id: UUID, tenant_id: str | None = None) -> bool: ...
-
-
-def auth_problem(exc: AuthError) -> JSONResponse:
-    """The answer pipeline_runtime's handler gives an AuthError, for code that runs before the routes."""
-    title = "Unauthorized" if exc.status == 401 else "Forbidden"
-    response = problem(exc.status, title.lower(), title, exc.detail)
-    if exc.status == 401:
-        response.headers["www-authenticate"] = "Bearer"
-    return response

@@ -13,10 +13,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import DEFAULT_TENANT, ApiKeyInfo, Principal
+from pipeline_runtime.httpkit import problem, problem_responses
 from pydantic import BaseModel, Field
 
 from .access import TENANT_ID_PATTERN, KeyStore
-from .problems import problem, problem_responses
 
 router = APIRouter()
 ADMIN = api_key("admin")

@@ -8,19 +8,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from pipeline_runtime.urls import MAX_HOST_LABEL, MAX_URL_LENGTH, WEB_SCHEMES, host_label_too_long
+
 SERIAL_COLUMN = "S. No."
 NAME_COLUMN = "Product Name"
 URLS_COLUMN = "Input Image Urls"
 REQUIRED_COLUMNS = (SERIAL_COLUMN, NAME_COLUMN, URLS_COLUMN)
 
-MAX_URL_LENGTH = 2048
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
-ALLOWED_SCHEMES = frozenset({"http", "https"})
-MORE_ERRORS_OMITTED = "... more errors omitted"
+ALLOWED_SCHEMES = WEB_SCHEMES
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _QUOTED_URL_LIMIT = 80
 _EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
+_LONGEST_ALIAS_CELL = 64  # header cells longer than this are unknown without normalising them
+# Three columns are expected; a header far wider is refused whole, without looking at each cell.
+MAX_HEADER_COLUMNS = 256
 _COLUMN_ALIASES = {
     "sno": SERIAL_COLUMN,
     "srno": SERIAL_COLUMN,
@@ -63,10 +66,11 @@ class ValidatedUpload:
 
 
 class CsvValidationError(Exception):
-    """The upload was rejected; ``errors`` lists every problem found (up to the cap)."""
+    """The upload was rejected; ``errors`` lists the problems found up to the cap, ``omitted`` counts the rest."""
 
-    def __init__(self, errors: list[RowError]):
+    def __init__(self, errors: list[RowError], omitted: int = 0):
         self.errors = list(errors)
+        self.omitted = omitted
         first = self.errors[0] if self.errors else None
         summary = f"row {first.row}: {first.message}" if first else "invalid CSV"
         super().__init__(f"{len(self.errors)} CSV error(s); first at {summary}")
@@ -96,21 +100,26 @@ class _Layout:
 
 
 class _ErrorLog:
-    """Collects row errors until the cap, then records that more were omitted."""
+    """Keeps the first `max_errors` errors and counts the others, so an answer stays small."""
 
     def __init__(self, max_errors: int):
         self.errors: list[RowError] = []
         self.max_errors = max_errors
-        self.is_full = False
+        self.omitted = 0
+
+    @property
+    def found(self) -> int:
+        return len(self.errors) + self.omitted
 
     def add(self, row: int, column: str, message: str) -> None:
-        if self.is_full:
-            return
-        if len(self.errors) >= self.max_errors:
-            self.errors.append(RowError(row, "", MORE_ERRORS_OMITTED))
-            self.is_full = True
-            return
-        self.errors.append(RowError(row, column, message))
+        if len(self.errors) < self.max_errors:
+            self.errors.append(RowError(row, column, message))
+        else:
+            self.omitted += 1
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise CsvValidationError(self.errors, self.omitted)
 
 
 def parse_upload(data: bytes, *, max_rows: int = 100_000, max_errors: int = 100) -> ValidatedUpload:
@@ -118,11 +127,10 @@ def parse_upload(data: bytes, *, max_rows: int = 100_000, max_errors: int = 100)
     if max_rows < 1 or max_errors < 1:
         raise ValueError("max_rows and max_errors must be at least 1")
     records = read_numbered_records(decode_upload(data))
-    header_line, layout = read_header(records)
+    header_line, layout = read_header(records, max_errors)
     log = _ErrorLog(max_errors)
     products = read_products(records, layout, max_rows, log)
-    if log.errors:
-        raise CsvValidationError(log.errors)
+    log.raise_if_any()
     if not products:
         raise file_error(header_line, "the file has a header but no product rows")
     return ValidatedUpload(tuple(products))
@@ -158,7 +166,7 @@ def read_numbered_records(text: str) -> Iterator[tuple[int, list[str]]]:
         raise _MalformedCsv(previous_end + 1, str(exc)) from None
 
 
-def read_header(records: Iterator[tuple[int, list[str]]]) -> tuple[int, _Layout]:
+def read_header(records: Iterator[tuple[int, list[str]]], max_errors: int = 100) -> tuple[int, _Layout]:
     """Consume the header record and locate the required columns, or raise."""
     try:
         line, cells = next(records)
@@ -168,40 +176,49 @@ def read_header(records: Iterator[tuple[int, list[str]]]) -> tuple[int, _Layout]
         raise file_error(exc.line, f"malformed CSV: {exc.reason}") from None
     while cells and not cells[-1]:
         cells.pop()
-    return line, layout_from_header(line, cells)
+    return line, layout_from_header(line, cells, max_errors)
 
 
-def layout_from_header(line: int, cells: list[str]) -> _Layout:
-    """Map header cells to canonical columns; unknown, duplicate or missing ones are errors."""
+def layout_from_header(line: int, cells: list[str], max_errors: int = 100) -> _Layout:
+    """Map header cells to canonical columns; unknown, duplicate or missing ones are errors (capped)."""
+    if len(cells) > MAX_HEADER_COLUMNS:
+        message = f"the header has {len(cells)} columns (at most {MAX_HEADER_COLUMNS}); expected: {_EXPECTED_HEADER}"
+        raise file_error(line, message)
     canonical = [_COLUMN_ALIASES.get(normalise_header(cell)) for cell in cells]
     if not any(canonical):
         raise file_error(line, f"a header row is required with columns: {_EXPECTED_HEADER}")
-    errors: list[RowError] = []
+    log = _ErrorLog(max_errors)
     positions: dict[str, int] = {}
     for index, (cell, column) in enumerate(zip(cells, canonical, strict=True)):
         if column is None:
-            errors.append(RowError(line, cell, describe_unknown_header(cell, index)))
+            log.add(line, shorten(cell), describe_unknown_header(cell, index))
         elif column in positions:
-            errors.append(RowError(line, column, f"duplicate column '{cell}' for {column}"))
+            log.add(line, column, f"duplicate column {quote_for_message(cell)} for {column}")
         else:
             positions[column] = index
     for column in REQUIRED_COLUMNS:
         if column not in positions:
-            errors.append(RowError(line, column, f"missing required column '{column}'"))
-    if errors:
-        raise CsvValidationError(errors)
+            log.add(line, column, f"missing required column '{column}'")
+    log.raise_if_any()
     width = len(cells)
     return _Layout(positions[SERIAL_COLUMN], positions[NAME_COLUMN], positions[URLS_COLUMN], width)
 
 
 def normalise_header(cell: str) -> str:
+    if len(cell) > _LONGEST_ALIAS_CELL:  # no alias is this long: skip the work on a hostile cell
+        return ""
     return "".join(char for char in cell.casefold() if char.isalnum())
 
 
 def describe_unknown_header(cell: str, index: int) -> str:
     if not cell:
         return f"column {index + 1} has an empty header; expected only: {_EXPECTED_HEADER}"
-    return f"unknown column '{cell}'; expected only: {_EXPECTED_HEADER}"
+    return f"unknown column {quote_for_message(cell)}; expected only: {_EXPECTED_HEADER}"
+
+
+def shorten(text: str) -> str:
+    """A cell used as an error's column name, cut like a quoted one (a header cell may be megabytes)."""
+    return text if len(text) <= _QUOTED_URL_LIMIT else text[:_QUOTED_URL_LIMIT] + "..."
 
 
 def read_products(
@@ -215,11 +232,9 @@ def read_products(
         for line, cells in records:
             data_rows += 1
             if data_rows > max_rows:
-                log.errors.append(RowError(line, "", f"too many rows: the limit is {max_rows}"))
+                log.add(line, "", f"too many rows: the limit is {max_rows}")
                 break
             product = validate_row(line, cells, layout, first_row_of_serial, log)
-            if log.is_full:
-                break
             if product is not None and not log.errors:
                 products.append(product)
     except _MalformedCsv as exc:
@@ -237,13 +252,13 @@ def validate_row(
     """Check one data record; return its Product, or None after logging its errors."""
     if not row_shape_is_valid(line, cells, layout, log):
         return None
-    errors_before = len(log.errors)
+    errors_before = log.found
     serial = read_serial_number(line, cells[layout.serial_index], first_row_of_serial, log)
     name = cells[layout.name_index]
     if not name:
         log.add(line, NAME_COLUMN, "product name is empty")
     urls = read_urls(line, url_cells_of(cells, layout), log)
-    if len(log.errors) != errors_before or serial is None:
+    if log.found != errors_before or serial is None:
         return None
     return Product(line, serial, name, urls)
 
@@ -324,6 +339,7 @@ def is_plain_web_url(url: str) -> bool:
         and name.replace(".", "").replace("-", "").isalnum()
         and " " not in url
         and url.isprintable()
+        and (len(name) <= MAX_HOST_LABEL or not host_label_too_long(name))
     )
 
 
@@ -356,11 +372,13 @@ def authority_of(after_scheme: str) -> str:
 
 
 def describe_authority_problem(url: str, authority: str) -> str | None:
-    """Reject credentials, a missing host or a bad port; urlsplit only checks the rare cases."""
+    """Reject credentials, a missing host, an over-long label or a bad port; urlsplit checks the rare cases."""
     if "@" in authority:
         return "URL must not contain credentials"
     if not authority or authority.startswith(":"):
         return "URL has no host"
+    if "[" not in authority and host_label_too_long(authority.partition(":")[0]):
+        return f"URL has a host name label longer than {MAX_HOST_LABEL} characters"
     if ":" not in authority and "[" not in authority and "]" not in authority:
         return None
     try:
@@ -369,7 +387,9 @@ def describe_authority_problem(url: str, authority: str) -> str | None:
         parts.port  # noqa: B018 - evaluated only to validate the port
     except ValueError:
         return "URL has an invalid host or port"
-    return None if has_host else "URL has no host"
+    if not has_host:
+        return "URL has no host"
+    return None
 
 
 def quote_url_for_message(url: str) -> str:

@@ -8,12 +8,10 @@ from collections.abc import Callable, Hashable
 
 import structlog
 from pipeline_runtime.auth import AuthError, authenticate
+from pipeline_runtime.httpkit import auth_problem, problem, unavailable_problem
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from .access import auth_problem
-from .problems import problem
 
 log = structlog.get_logger(__name__)
 
@@ -157,10 +155,7 @@ class UploadGate:
         except AuthError as exc:
             return auth_problem(exc)
         except self.unavailable as exc:
-            log.error("database.unavailable", error=repr(exc))
-            response = problem(503, "unavailable", "Service unavailable", "the database is unreachable")
-            response.headers["retry-after"] = "5"
-            return response
+            return unavailable_problem(exc)
         wait = state.upload_limiter.take(caller.key_id)
         if not wait:
             return None

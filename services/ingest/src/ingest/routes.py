@@ -1,11 +1,10 @@
-"""HTTP routes of the ingest service: POST /upload and health checks."""
+"""HTTP routes of the ingest service: POST /upload."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import structlog
@@ -13,11 +12,12 @@ from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
+from pipeline_runtime.httpkit import field_problem, invalid, problem, problem_responses
+from pipeline_runtime.urls import MAX_URL_LENGTH, web_url_problem
 from pydantic import BaseModel, Field
 
 from .config import Settings
 from .csv_validation import CsvValidationError, parse_upload
-from .problems import problem, problem_responses
 from .repository import AcceptedRequest
 from .uploads import UploadOptions, UploadPlan, file_digest, plan_upload
 
@@ -35,7 +35,12 @@ CSV_CONTENT_TYPES = {
     "",
 }
 FORM_CONTENT_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded", ""}
-MAX_WEBHOOK_URL = 2048
+# What each request field must be, said the same way whatever pydantic's wording is.
+FIELD_RULES = {
+    "quality": "quality must be an integer from 1 to 95",
+    "webhook_url": "webhook_url must be an absolute http or https URL",
+    "idempotency-key": "Idempotency-Key must be at most 200 characters",
+}
 READ_CHUNK = 1024 * 1024
 BACKLOG_RETRY_SECONDS = 30
 
@@ -47,16 +52,6 @@ class UploadAccepted(BaseModel):
     total_images: int
     status_url: str = Field(description="Absolute URL of GET /status/{request_id} (tracker).")
     output_csv_url: str = Field(description="Absolute URL of the output CSV, available once finished.")
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(BaseModel):
-    status: Literal["ok"] = "ok"
-    database: Literal["ok"] = "ok"
-    kafka: Literal["ok"] = "ok"
 
 
 class FileTooLarge(Exception):
@@ -85,33 +80,14 @@ def accepted_body(settings: Settings, accepted: AcceptedRequest) -> dict[str, An
     ).model_dump(mode="json")
 
 
-def is_web_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        has_host = bool(parts.hostname)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and has_host and len(value) <= MAX_WEBHOOK_URL
-
-
 def webhook_url_problem(value: str) -> JSONResponse | None:
     """A 422 for a webhook URL that is not absolute http(s), or that carries credentials."""
-    if not is_web_url(value):
-        return field_problem("webhook_url", "webhook_url must be an absolute http or https URL with a host")
-    parts = urlsplit(value)
-    if parts.username is not None or parts.password is not None:
-        return field_problem("webhook_url", "webhook_url must not contain credentials (user:password@)")
-    return None
+    refused = web_url_problem(value)
+    return field_problem("webhook_url", f"webhook_url {refused}") if refused else None
 
 
 def media_type(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
-
-
-def field_problem(column: str, message: str) -> JSONResponse:
-    """A 422 for one invalid form field or header, in the same shape as CSV errors."""
-    errors = [{"row": None, "column": column, "message": message}]
-    return problem(422, "invalid-request", "Invalid request", f"invalid: {column}", errors=errors)
 
 
 @router.post(
@@ -129,7 +105,7 @@ async def upload(
     webhook_url: Annotated[
         str | None,
         Form(
-            max_length=MAX_WEBHOOK_URL,
+            max_length=MAX_URL_LENGTH,
             pattern=r"^[hH][tT][tT][pP][sS]?://",
             description="Absolute http(s) URL called (signed) when the request finishes.",
         ),
@@ -181,8 +157,14 @@ async def accept(request: Request, data: bytes, options: UploadOptions) -> JSONR
         plan = await asyncio.to_thread(validate_and_plan, settings, data, options)
     except CsvValidationError as exc:
         errors = [{"row": e.row, "column": e.column, "message": e.message} for e in exc.errors]
-        detail = f"{len(errors)} problem(s) found in the file"
-        return problem(422, "invalid-csv", "Invalid CSV", detail, errors=errors)
+        found = len(errors) + exc.omitted
+        return invalid(
+            "invalid-csv",
+            "Invalid CSV",
+            errors,
+            omitted=exc.omitted,
+            detail=f"{found} problem(s) found in the file",
+        )
     if pending + plan.total_images > settings.max_pending_images_per_tenant:
         return backlog_full(settings, pending, plan.total_images)
     validated = time.perf_counter()
@@ -228,22 +210,3 @@ def replay_or_conflict(settings: Settings, first: AcceptedRequest, data: bytes) 
             "this Idempotency-Key was used with a different file",
         )
     return JSONResponse(accepted_body(settings, first), status_code=202)
-
-
-@router.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """The process is alive (nothing else is checked)."""
-    return Health()
-
-
-@router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
-async def readyz(request: Request) -> Any:
-    """Ready when PostgreSQL and Kafka both answer; otherwise 503 naming what is unreachable.
-
-    Uploads are still accepted while only Kafka is down (events wait in the outbox).
-    """
-    checks = await request.app.state.resources.readiness()
-    down = [name for name, ok in checks.items() if not ok]
-    if down:
-        return problem(503, "not-ready", "Not ready", f"unreachable: {', '.join(down)}", checks=checks)
-    return Readiness()

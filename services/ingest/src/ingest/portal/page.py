@@ -1,8 +1,8 @@
 """The web page at `/`: upload a CSV, watch its progress, browse before/after images.
 
-Plain HTML, CSS and JavaScript shipped inside the package (`ingest/web/`), nothing loaded from
+Plain HTML, CSS and JavaScript shipped inside the package (`ingest/portal/web/`), nothing loaded from
 elsewhere, so the page works offline. Its data comes from this service: `POST /upload` and the
-read-only gateway routes (gateway.py), each called with the API key pasted into the page.
+read-only gateway routes (portal/gateway.py), each called with the API key pasted into the page.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
-
-from .problems import problem
+from pipeline_runtime.httpkit import problem
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}

@@ -21,9 +21,9 @@ import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pipeline_runtime.httpkit import problem, problem_responses
 
-from .config import Settings
-from .problems import problem, problem_responses
+from ..config import Settings
 
 log = structlog.get_logger(__name__)
 
