@@ -471,22 +471,12 @@ def render_topics() -> str:
 
 
 def metric_families() -> list[tuple[str, str, list[str], str]]:
-    """(exposed name, type, labels, help) of every metric declared in pipeline_runtime.metrics."""
+    """(exposed name, type, labels, help) of every metric declared by the runtime and the services."""
     try:
-        module = importlib.import_module("pipeline_runtime.metrics")
+        from pipeline_runtime.metrics import declared_metrics
     except ImportError:
         return []
-    found = []
-    for value in vars(module).values():
-        name = getattr(value, "_name", None)
-        kind = getattr(value, "_type", None)
-        if not isinstance(name, str) or kind not in ("counter", "gauge", "histogram", "summary"):
-            continue
-        exposed = name + "_total" if kind == "counter" else name
-        found.append(
-            (exposed, kind, list(getattr(value, "_labelnames", ())), getattr(value, "_documentation", ""))
-        )
-    return sorted(found)
+    return declared_metrics()
 
 
 def render_metrics() -> str:
@@ -494,7 +484,8 @@ def render_metrics() -> str:
     if not families:
         return "No metrics are declared in `pipeline_runtime.metrics` yet.\n"
     out = [
-        "Declared in [`pipeline_runtime.metrics`](../libs/runtime/src/pipeline_runtime/metrics.py):",
+        "Declared in [`pipeline_runtime.metrics`](../libs/runtime/src/pipeline_runtime/metrics.py)"
+        " (shared) and each service's `metrics.py`:",
         "",
         "| metric | type | labels | meaning |",
         "|---|---|---|---|",

@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
-import pipeline_runtime.metrics as metrics
 import yaml
+from pipeline_runtime.metrics import declared_metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = json.loads((ROOT / "deploy/grafana/imgpipe-dashboard.json").read_text())
@@ -15,11 +15,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 def exported_names() -> set[str]:
     names = set()
-    for value in vars(metrics).values():
-        name = getattr(value, "_name", None)
-        kind = getattr(value, "_type", None)
-        if name and kind:
-            names |= {name, f"{name}_total", f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    for exposed, kind, _, _ in declared_metrics():
+        name = exposed.removesuffix("_total") if kind == "counter" else exposed
+        names |= {name, f"{name}_total", f"{name}_bucket", f"{name}_count", f"{name}_sum"}
     return names
 
 

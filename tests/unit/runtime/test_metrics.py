@@ -47,3 +47,43 @@ async def test_consumer_lag_is_the_distance_to_the_high_watermark():
         {"service": "unit-test", "topic": "image.requested", "partition": "4"},
     )
     assert unknown is None
+
+
+async def test_invented_methods_and_unmatched_paths_add_a_constant_number_of_series():
+    from prometheus_client import REGISTRY
+
+    app = FastAPI()
+
+    @app.get("/things/{thing_id}")
+    async def thing(thing_id: int) -> dict:
+        return {"id": thing_id}
+
+    install_metrics(app, "label-test")
+
+    def series() -> int:
+        return sum(
+            1
+            for family in REGISTRY.collect()
+            for sample in family.samples
+            if sample.labels.get("service") == "label-test"
+        )
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        await client.request("FOO0", "/things/1")
+        await client.request("FOO0", "/nowhere/0")
+        before = series()
+        for n in range(200):
+            await client.request(f"INVENTED{n}", "/things/1")
+            await client.request(f"INVENTED{n}", f"/nowhere/{n}")
+            await client.get(f"/nowhere/{n}")
+        after = series()
+
+    assert before > 0
+    assert after - before <= 40  # GET on an unmatched route: one more family member set, not 600
+    methods = {
+        sample.labels["method"]
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.labels.get("service") == "label-test"
+    }
+    assert methods <= {"GET", "other"}

@@ -1,15 +1,18 @@
-"""Prometheus metrics every service shares: HTTP traffic, stage latencies, Kafka consumer lag, backlogs.
+"""Prometheus metrics every service shares: HTTP traffic, Kafka consumer lag, outbox backlog, helpers.
 
-Metric names are the contract of deploy/prometheus and the Grafana dashboard; services add their
-own counters next to these. HTTP services serve /metrics themselves; worker processes without an
-HTTP server call `serve_metrics(port)`.
+Metric names are the contract of deploy/prometheus and the Grafana dashboard. What only one service
+counts lives in that service (`compressor/metrics.py`, ...), listed in METRIC_MODULES so that the
+docs generator and the observability test see every metric. HTTP services serve /metrics
+themselves; worker processes without an HTTP server call `serve_metrics(port)`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -21,7 +24,23 @@ from prometheus_client import (
     start_http_server,
 )
 
+__all__ = ["Counter", "Gauge", "Histogram"]  # re-exported: services declare theirs with these
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# Where metrics are declared, this module first; a module whose package is absent is skipped.
+# (Tracker and notifier counters still live below until those services declare their own.)
+METRIC_MODULES = (
+    "pipeline_runtime.metrics",
+    "compressor.metrics",
+    "ingest.metrics",
+    "tracker.metrics",
+    "notifier.metrics",
+)
+# Label values a caller cannot invent: any other method token is counted as OTHER_METHOD, any
+# path no route matched as UNMATCHED_ROUTE, so hostile requests add no new series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered.", ["service", "method", "route", "status"]
@@ -32,24 +51,13 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
 )
-IMAGES_PROCESSED = Counter("imgpipe_images_processed_total", "Images compressed and stored.", ["service"])
-IMAGES_FAILED = Counter(
-    "imgpipe_images_failed_total", "Images that failed, by reason code.", ["service", "reason"]
-)
-BYTES_IN = Counter("imgpipe_image_bytes_in_total", "Bytes of source images downloaded.", ["service"])
-BYTES_OUT = Counter("imgpipe_image_bytes_out_total", "Bytes of compressed images stored.", ["service"])
-STAGE_LATENCY = Histogram(
-    "imgpipe_stage_duration_seconds",
-    "Time spent per stage (download, compress, store, end_to_end).",
-    ["service", "stage"],
-    buckets=LATENCY_BUCKETS,
-)
 CONSUMER_LAG = Gauge(
     "imgpipe_consumer_lag_messages",
     "Messages behind the end of each assigned partition.",
     ["service", "topic", "partition"],
 )
 OUTBOX_BACKLOG = Gauge("imgpipe_outbox_backlog_rows", "Outbox rows not yet published to Kafka.", ["service"])
+# Still here for the notifier and the tracker: removed once tracker/notifier declare their own.
 WEBHOOK_ATTEMPTS = Counter(
     "imgpipe_webhook_attempts_total", "Webhook attempts by outcome.", ["service", "outcome"]
 )
@@ -67,18 +75,24 @@ def install_metrics(app: FastAPI, service: str) -> None:
     """Count and time every HTTP request by its route template, and serve /metrics."""
 
     @app.middleware("http")
-    async def measure(request: Request, call_next):
+    async def measure(request: Request, call_next: Any) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
+        method, route = http_labels(request)
+        HTTP_REQUESTS.labels(service, method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
         return response
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def http_labels(request: Request) -> tuple[str, str]:
+    """(method, route template) labels of a request, from a fixed set whatever the caller sent."""
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    route = getattr(request.scope.get("route"), "path", None)
+    return method, route if isinstance(route, str) else UNMATCHED_ROUTE
 
 
 def serve_metrics(port: int, host: str | None = None) -> None:
@@ -95,3 +109,21 @@ def record_lag(service: str, positions: Iterable[tuple[str, int, int, int]]) -> 
     for topic, partition, position, high in positions:
         if position >= 0 and high >= 0:
             CONSUMER_LAG.labels(service, topic, str(partition)).set(max(0, high - position))
+
+
+def declared_metrics(modules: Iterable[str] = METRIC_MODULES) -> list[tuple[str, str, list[str], str]]:
+    """(exposed name, type, labels, help) of every metric the modules declare, sorted by name."""
+    found: dict[str, tuple[str, str, list[str], str]] = {}
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        for value in vars(module).values():
+            metric, kind = getattr(value, "_name", None), getattr(value, "_type", None)
+            if not isinstance(metric, str) or kind not in ("counter", "gauge", "histogram", "summary"):
+                continue
+            exposed = metric + "_total" if kind == "counter" else metric
+            labels = list(getattr(value, "_labelnames", ()))
+            found[exposed] = (exposed, kind, labels, getattr(value, "_documentation", ""))
+    return sorted(found.values())

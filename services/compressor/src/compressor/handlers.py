@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
-from pipeline_runtime.metrics import BYTES_IN, BYTES_OUT, IMAGES_FAILED, IMAGES_PROCESSED, STAGE_LATENCY
 from pipeline_schemas import (
     ImageCompressed,
     ImageCompressionFailed,
@@ -25,6 +24,7 @@ from pipeline_schemas import (
 
 from .compression import CompressedImage, CompressionOptions, ImageRejected
 from .downloader import DownloadError
+from .metrics import BYTES_IN, BYTES_OUT, IMAGES_FAILED, IMAGES_PROCESSED, STAGE_LATENCY
 from .retrying import RetryPolicy
 from .sources import CLAIMS_UNAVAILABLE, Busy, Claim, NoClaims, Owned, Settled, SourceClaims, as_own_result
 from .storage import ImageStore, StorageError, object_key, url_digest
