@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -14,9 +15,12 @@ from asgi_lifespan import LifespanManager
 from ingest.app import Resources, create_app
 from ingest.config import Settings
 
+from tests.support.keys import MemoryKeyStore
+
 PROBLEM = "application/problem+json"
 TRACKER = "http://tracker.internal:8001"
-BEARER = {"Authorization": "Bearer imgp_test"}
+KEY = "imgp_test"
+BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
 @dataclass
@@ -24,7 +28,7 @@ class FakeTracker:
     """Answers like the tracker API would and records what it was sent."""
 
     sent: list[httpx.Request] = field(default_factory=list)
-    answers: dict[str, httpx.Response] = field(default_factory=dict)
+    answers: dict[str, httpx.Response | Callable[[], httpx.Response]] = field(default_factory=dict)
     failure: Exception | None = None
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -33,7 +37,7 @@ class FakeTracker:
             raise self.failure
         for prefix, response in self.answers.items():
             if request.url.path.startswith(prefix):
-                return unread(response)
+                return response() if callable(response) else unread(response)
         echo = {"path": request.url.path, "query": str(request.url.query, "ascii")}
         return unread(httpx.Response(200, json=echo))
 
@@ -49,20 +53,32 @@ def unread(response: httpx.Response) -> httpx.Response:
     )
 
 
+def keys_only(keys: MemoryKeyStore):
+    """Resources with only a key store: the gateway keeps no data, it checks keys for streams."""
+
+    @contextlib.asynccontextmanager
+    async def resources(_settings: Settings):
+        async def readiness() -> dict[str, bool]:
+            return {"database": True, "kafka": True}
+
+        unused: Any = None  # the gateway never touches the repository
+        yield Resources(repository=unused, readiness=readiness, wake_relay=lambda: None, key_store=keys)
+
+    return resources
+
+
 @contextlib.asynccontextmanager
-async def no_resources(_settings: Settings):
-    async def readiness() -> dict[str, bool]:
-        return {"database": True, "kafka": True}
-
-    yield Resources(repository=None, readiness=readiness, wake_relay=lambda: None)  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def ingest_app(tracker: FakeTracker | None, base: str = TRACKER) -> AsyncIterator:
-    app = create_app(Settings(status_base_url=base), resources=no_resources)
+async def ingest_app(
+    tracker: FakeTracker | None, base: str = TRACKER, keys: MemoryKeyStore | None = None, **settings
+) -> AsyncIterator:
+    if keys is None:
+        keys = MemoryKeyStore()
+        keys.add("default", "read", key=KEY)
+    app = create_app(Settings(status_base_url=base, **settings), resources=keys_only(keys))
     async with LifespanManager(app) as manager:
         if tracker is not None:
-            app.state.gateway_client = httpx.AsyncClient(transport=httpx.MockTransport(tracker.handle))
+            for name in ("gateway_client", "gateway_stream_client"):
+                setattr(app.state, name, httpx.AsyncClient(transport=httpx.MockTransport(tracker.handle)))
         yield app, manager.app
 
 
@@ -332,3 +348,150 @@ async def test_the_page_is_not_in_the_openapi_document_and_the_gateway_is(client
         "/requests/{request_id}/events",
         "/requests/{request_id}/output.csv",
     } <= set(paths)
+
+
+# --- limits on progress streams -----------------------------------------------------------------------
+
+
+class EndlessEvents(httpx.AsyncByteStream):
+    """An upstream event stream that stays open until the test ends it."""
+
+    def __init__(self, end: asyncio.Event) -> None:
+        self.end = end
+        self.closed = False
+
+    async def __aiter__(self):
+        yield b": keep-alive\n\n"
+        await self.end.wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class OpenStream:
+    status: int
+    task: asyncio.Task
+    gone: asyncio.Event  # set: the caller disconnects
+
+    async def close(self) -> None:
+        self.gone.set()
+        await asyncio.wait_for(self.task, 5)
+
+
+async def open_stream(asgi, key: str) -> OpenStream:
+    """GET an events URL as a raw ASGI call; returns once the answer has started, the stream still open."""
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    gone = asyncio.Event()
+    requested = False
+
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start" and not started.done():
+            started.set_result(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/requests/{uuid4()}/events",
+        "raw_path": b"",
+        "query_string": b"",
+        "headers": [(b"host", b"ingest.test"), (b"authorization", f"Bearer {key}".encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("ingest.test", 80),
+    }
+    task = asyncio.create_task(asgi(scope, receive, send))
+    status = await asyncio.wait_for(started, 5)
+    return OpenStream(status, task, gone)
+
+
+@pytest.fixture
+def endless(tracker):
+    """Every events call gets its own endless upstream; the list holds them all."""
+    end = asyncio.Event()
+    upstreams: list[EndlessEvents] = []
+
+    def answer() -> httpx.Response:
+        upstreams.append(EndlessEvents(end))
+        return httpx.Response(200, stream=upstreams[-1], headers={"content-type": "text/event-stream"})
+
+    tracker.answers["/requests/"] = answer
+    yield upstreams
+    end.set()
+
+
+async def test_a_key_beyond_its_open_streams_gets_429_and_a_closed_stream_frees_its_place(tracker, endless):
+    keys = MemoryKeyStore()
+    first, second = keys.add("acme", "read"), keys.add("acme", "read")
+    async with ingest_app(tracker, keys=keys, gateway_max_streams_per_key=3) as (_, asgi):
+        opened = [await open_stream(asgi, first) for _ in range(3)]
+        refused = await open_stream(asgi, first)
+        other_key = await open_stream(asgi, second)
+        await opened[0].close()
+        again = await open_stream(asgi, first)
+
+        assert [s.status for s in opened] == [200, 200, 200]
+        assert (refused.status, other_key.status, again.status) == (429, 200, 200)
+        for stream in [*opened[1:], other_key, again, refused]:
+            await stream.close()
+
+
+async def test_one_tenant_cannot_hold_more_than_its_streams_whatever_its_keys(tracker, endless):
+    keys = MemoryKeyStore()
+    greedy = [keys.add("greedy", "read") for _ in range(4)]
+    other = keys.add("other", "read")
+    settings = {"gateway_max_streams_per_key": 2, "gateway_max_streams_per_tenant": 5}
+    async with ingest_app(tracker, keys=keys, **settings) as (_, asgi):
+        opened = [await open_stream(asgi, key) for key in greedy for _ in range(2)]
+        others = await open_stream(asgi, other)
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as c:
+            read = await c.get(f"/status/{uuid4()}", headers={"Authorization": f"Bearer {other}"})
+
+        assert [s.status for s in opened].count(200) == 5
+        assert [s.status for s in opened].count(429) == 3
+        assert others.status == 200
+        assert read.status_code == 200
+        for stream in [*opened, others]:
+            await stream.close()
+
+
+async def test_a_refused_stream_says_why_and_a_stranger_is_401_before_any_limit(tracker, endless):
+    keys = MemoryKeyStore()
+    key = keys.add("acme", "read")
+    async with ingest_app(tracker, keys=keys, gateway_max_streams_per_key=1) as (_, asgi):
+        held = await open_stream(asgi, key)
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as c:
+            refused = await c.get(f"/requests/{uuid4()}/events", headers={"Authorization": f"Bearer {key}"})
+            stranger = await c.get(f"/requests/{uuid4()}/events", headers={"Authorization": "Bearer imgp_x"})
+        await held.close()
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == PROBLEM
+    assert refused.json()["type"].endswith("/too-many-streams")
+    assert refused.headers["retry-after"]
+    assert stranger.status_code == 401
+    assert [u.closed for u in endless] == [True]  # the held stream's upstream closed when its caller left
+
+
+async def test_streams_and_reads_use_separate_clients(tracker):
+    async with ingest_app(None, base="http://127.0.0.1:9") as (app, asgi):
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test", headers=BEARER) as c:
+            await c.get(f"/status/{uuid4()}")
+            await c.get(f"/requests/{uuid4()}/events")
+        reads, streams = app.state.gateway_client, app.state.gateway_stream_client
+        assert None not in (reads, streams)
+        assert reads is not streams
+    assert (reads.is_closed, streams.is_closed) == (True, True)

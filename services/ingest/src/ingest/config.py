@@ -47,6 +47,21 @@ class Settings(BaseSettings):
         ge=1,
         description="Uploads get 429 while a tenant has this many images waiting, or would go beyond it.",
     )
+    gateway_read_connections: int = Field(
+        100, ge=1, description="Connections to the tracker API for plain reads (status, images, CSV, media)."
+    )
+    gateway_max_streams: int = Field(
+        300,
+        ge=1,
+        description="Progress streams open through this process's gateway at once, all tenants; "
+        "each has its own connection, never one of the plain reads'.",
+    )
+    gateway_max_streams_per_tenant: int = Field(
+        30, ge=1, description="Progress streams one tenant may have open through this process (429 beyond)."
+    )
+    gateway_max_streams_per_key: int = Field(
+        10, ge=1, description="Progress streams one API key may have open through this process (429 beyond)."
+    )
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call this API from a browser (CORS); empty: none."
     )

@@ -6,133 +6,45 @@ and the compressed files through these routes. Each one forwards a GET to the tr
 matter). The caller's `Authorization` header is passed through: the tracker API decides who may
 read what. Targets are built from fixed path templates, validated ids and quoted path segments
 on that base URL only, so no request can make ingest call any other host.
+
+Progress streams use their own connections (a second client), bounded per key, per tenant and in
+all (streams.py): however many streams are open, plain reads keep theirs.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterable
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated
 from uuid import UUID
 
-import anyio
-import httpx
-import structlog
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pipeline_runtime.auth import authenticate
 from pipeline_runtime.httpkit import problem, problem_responses
 
-from ..config import Settings
+from .streams import StreamLimits, StreamSlots
+from .upstream import forward, lifespan, media_segments, settings_of, tracker_url
 
-log = structlog.get_logger(__name__)
-
-# connect/pool: the tracker is near, so a slow connect means it is down. read: the event stream
-# sends a keep-alive every 15 s, so 30 s without a byte means the stream is dead.
-TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=20)
-# What the tracker is told of the caller's request, and what the caller is told of the answer.
-FORWARDED_REQUEST_HEADERS = ("authorization", "accept", "if-none-match", "if-modified-since", "range")
-FORWARDED_RESPONSE_HEADERS = (
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "content-disposition",
-    "content-range",
-    "accept-ranges",
-    "cache-control",
-    "etag",
-    "last-modified",
-    "retry-after",
-    "www-authenticate",
-    "x-accel-buffering",
-)
-MAX_MEDIA_PATH = 1024
 GATEWAY_ERRORS = (401, 403, 404, 422, 502, 503, 504)
+STREAM_ERRORS = (429, *GATEWAY_ERRORS)
+STREAM_RETRY_SECONDS = 30
 JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
-
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The HTTP client is made on first use; whatever was made is closed at shutdown."""
-    try:
-        yield
-    finally:
-        client: httpx.AsyncClient | None = getattr(app.state, "gateway_client", None)
-        if client is not None:
-            app.state.gateway_client = None
-            await client.aclose()
-
 
 router = APIRouter(lifespan=lifespan)
 
 
-def tracker_client(request: Request) -> httpx.AsyncClient:
-    """One pooled client per app; tests may set `app.state.gateway_client` to their own."""
+def stream_slots(request: Request) -> StreamSlots:
+    """The app's counts of open streams, made from the settings on first use."""
     state = request.app.state
-    client: httpx.AsyncClient | None = getattr(state, "gateway_client", None)
-    if client is None:
-        # No base_url: every target is an absolute URL built by tracker_url() below.
-        client = httpx.AsyncClient(timeout=TIMEOUT, limits=LIMITS, follow_redirects=False, trust_env=False)
-        state.gateway_client = client
-    return client
-
-
-def tracker_url(
-    settings: Settings, segments: Iterable[str], params: dict[str, Any] | None = None
-) -> httpx.URL:
-    """The tracker API's base URL with these path segments (each percent-quoted) appended."""
-    base = httpx.URL(settings.status_base_url)
-    path = base.path.rstrip("/") + "".join("/" + quote(s, safe="") for s in segments)
-    target = base.copy_with(path=path, params={k: v for k, v in (params or {}).items() if v is not None})
-    if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-        raise ValueError("the target left the tracker API")  # cannot happen: quoted segments
-    return target
-
-
-def media_segments(path: str) -> list[str] | None:
-    """The segments of a /media path, or None for anything that is not a plain relative file path."""
-    if not path or len(path) > MAX_MEDIA_PATH or "\\" in path or "\x00" in path:
-        return None
-    segments = path.split("/")
-    if any(s in ("", ".", "..") for s in segments):
-        return None
-    return segments
-
-
-async def forward(request: Request, target: httpx.URL) -> Response:
-    """GET `target` with the caller's credentials and stream the answer back as it arrives."""
-    headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
-    headers["accept-encoding"] = "identity"  # bodies are relayed byte for byte (raw), never decoded
-    client = tracker_client(request)
-    try:
-        upstream = await client.send(client.build_request("GET", target, headers=headers), stream=True)
-    except httpx.TimeoutException as exc:
-        log.warning("gateway.timeout", path=target.path, error=repr(exc))
-        return problem(504, "gateway-timeout", "Gateway timeout", "the tracker API did not answer in time")
-    except httpx.HTTPError as exc:
-        log.warning("gateway.unreachable", path=target.path, error=repr(exc))
-        response = problem(502, "bad-gateway", "Bad gateway", "the tracker API is unreachable; retry later")
-        response.headers["retry-after"] = "5"
-        return response
-    passed = {name: upstream.headers[name] for name in FORWARDED_RESPONSE_HEADERS if name in upstream.headers}
-    return StreamingResponse(relay(upstream), status_code=upstream.status_code, headers=passed)
-
-
-async def relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """The upstream body chunk by chunk; the upstream connection is released however this ends."""
-    try:
-        async for chunk in upstream.aiter_raw():
-            yield chunk
-    except httpx.HTTPError as exc:  # the answer has started: all we can do is end it
-        log.warning("gateway.stream_broken", path=upstream.request.url.path, error=repr(exc))
-    finally:
-        with anyio.CancelScope(shield=True):  # the caller may have gone: close all the same
-            await upstream.aclose()
-
-
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
+    slots: StreamSlots | None = getattr(state, "stream_slots", None)
+    if slots is None:
+        settings = settings_of(request)
+        limits = StreamLimits(
+            settings.gateway_max_streams_per_key,
+            settings.gateway_max_streams_per_tenant,
+            settings.gateway_max_streams,
+        )
+        slots = state.stream_slots = StreamSlots(limits)
+    return slots
 
 
 @router.get(
@@ -189,13 +101,39 @@ async def output_csv(request_id: UUID, request: Request) -> Response:
             "description": "Server-Sent Events: `progress` with the status JSON on every change, then `done`.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **problem_responses(*GATEWAY_ERRORS),
+        **problem_responses(*STREAM_ERRORS),
     },
 )
 async def events(request_id: UUID, request: Request) -> Response:
-    """The request's progress as Server-Sent Events, relayed from the tracker API as they come."""
+    """The request's progress as Server-Sent Events, relayed from the tracker API as they come.
+
+    429 when the key (or its tenant) already has as many streams open as it may.
+    """
+    caller = await authenticate(
+        request.headers.get("authorization"), request.app.state.key_store.find, "read"
+    )
+    slot = stream_slots(request).take(caller.tenant_id, caller.key_id)
+    if isinstance(slot, str):
+        return too_many_streams(request, slot)
     target = tracker_url(settings_of(request), ["requests", str(request_id), "events"])
-    return await forward(request, target)
+    return await forward(request, target, slot=slot)
+
+
+def too_many_streams(request: Request, reached: str) -> Response:
+    limits = stream_slots(request).limits
+    headers = {"retry-after": str(STREAM_RETRY_SECONDS)}
+    if reached == "total":
+        detail = (
+            f"this gateway has {limits.total} progress streams open; poll GET /status/{{request_id}} instead"
+        )
+        return problem(503, "streams-busy", "Gateway busy", detail, headers=headers)
+    count = limits.per_key if reached == "key" else limits.per_tenant
+    who = "this API key" if reached == "key" else "your tenant"
+    detail = (
+        f"{who} already has {count} progress streams open (at most {count}); close one, or poll"
+        " GET /status/{request_id}"
+    )
+    return problem(429, "too-many-streams", "Too many progress streams", detail, headers=headers)
 
 
 @router.get("/media/{path:path}", include_in_schema=False)
