@@ -10,15 +10,13 @@ from .config import Settings
 
 
 def serve() -> None:
-    import uvicorn
+    from pipeline_runtime.serving import serve as serve_http
 
     from .app import create_app
 
     settings = Settings()
     configure_logging(settings.log, "ingest")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    serve_http(create_app(settings), host=settings.host, port=settings.port, settings=settings.http)
 
 
 def main(argv: list[str] | None = None) -> None:

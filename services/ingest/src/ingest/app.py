@@ -27,7 +27,7 @@ from pipeline_schemas import IMAGE_REQUESTED
 from .access import KeyStore
 from .admin import router as admin_router
 from .config import Settings
-from .limits import BodySizeLimit, TokenBuckets, UploadGate
+from .limits import BodySizeLimit, TokenBuckets, UploadGate, UploadsInProgress
 from .portal import mount_portal
 from .repository import AsyncpgUploadRepository, UploadRepository
 from .routes import FIELD_RULES, router
@@ -60,6 +60,7 @@ def create_app(
         field_rules=FIELD_RULES,
     )
     app.state.upload_limiter = TokenBuckets(settings.upload_rate_per_minute, settings.upload_burst)
+    app.state.uploads_in_progress = UploadsInProgress(settings.max_concurrent_uploads_per_key)
     app.include_router(router)
     app.include_router(health_router(["database", "kafka"], readiness_doc=READINESS_DOC))
     app.include_router(admin_router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
+from pipeline_runtime.serving import ServingSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
         description="Uploads a key regains per minute (token bucket in this process's memory; 0: no limit).",
     )
     upload_burst: int = Field(10, ge=1, description="Uploads a key may make at once before the rate applies.")
+    max_concurrent_uploads_per_key: int = Field(
+        4, ge=1, description="Uploads of one key in progress at once in this process (429 beyond)."
+    )
     max_pending_images_per_tenant: int = Field(
         1_000_000,
         ge=1,
@@ -69,3 +73,4 @@ class Settings(BaseSettings):
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    http: ServingSettings = Field(default_factory=ServingSettings)

@@ -1,4 +1,4 @@
-"""Limits enforced before the multipart parser reads anything: key, upload rate and body size."""
+"""Limits enforced before the multipart parser reads anything: key, uploads in progress, rate, body size."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pipeline_runtime.auth import AuthError, authenticate
 from pipeline_runtime.httpkit import auth_problem, problem, unavailable_problem
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
@@ -21,6 +22,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 # open: closing it with unread bytes makes the kernel send a reset, which can destroy the answer
 # before the client reads it. Beyond this, the connection is closed.
 DRAIN_BYTES = 1024 * 1024
+RETRY_SOON = {"retry-after": "5"}
 
 
 class BodyTooLarge(HTTPException):
@@ -119,13 +121,38 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
+class UploadsInProgress:
+    """How many uploads each key has in progress in this process, up to `per_key` at once.
+
+    Uploads are the expensive requests (a 50 MB body spooled to disk, then parsed): without this a
+    key within its rate could still hold many slow uploads open together.
+    """
+
+    def __init__(self, per_key: int) -> None:
+        self.per_key = per_key
+        self._counts: dict[Hashable, int] = {}
+
+    def enter(self, key: Hashable) -> bool:
+        """Count one more upload of `key`; False (nothing counted) when it already has `per_key`."""
+        count = self._counts.get(key, 0)
+        if count >= self.per_key:
+            return False
+        self._counts[key] = count + 1
+        return True
+
+    def leave(self, key: Hashable) -> None:
+        count = self._counts.pop(key, 0) - 1
+        if count > 0:
+            self._counts[key] = count
+
+
 class UploadGate:
     """POST /upload answers 401, 403 or 429 before its body is parsed.
 
     Without it FastAPI would parse the multipart body (spooling the file to disk) before any
-    dependency ran, so strangers and callers over their rate would still make ingest receive
-    whole files. A refused body is dropped unparsed (see DRAIN_BYTES). The route checks the key
-    again (its dependency); that lookup is one indexed query.
+    dependency ran, so strangers, callers over their rate and callers with too many uploads in
+    progress would still make ingest receive whole files. A refused body is dropped unparsed (see
+    DRAIN_BYTES). The route checks the key again (its dependency); that lookup is one indexed query.
     """
 
     def __init__(self, app: ASGIApp, *, path: str, unavailable: tuple[type[BaseException], ...]) -> None:
@@ -138,17 +165,22 @@ class UploadGate:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        refusal = await self.refusal(request)
-        if refusal is None:
-            await self.app(scope, receive, send)
+        admitted = await self.admit(request)
+        if not isinstance(admitted, Response):
+            in_progress: UploadsInProgress = request.app.state.uploads_in_progress
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                in_progress.leave(admitted)
             return
         # A client waiting for "100 Continue" never sends the body: nothing to read or reset.
         waiting = request.headers.get("expect", "").lower() == "100-continue"
         if waiting or not await drain(receive, DRAIN_BYTES):
-            refusal.headers["connection"] = "close"
-        await refusal(scope, receive, send)
+            admitted.headers["connection"] = "close"
+        await admitted(scope, receive, send)
 
-    async def refusal(self, request: Request):
+    async def admit(self, request: Request) -> Hashable | Response:
+        """The caller's key id, counted as in progress; or the refusal to answer."""
         state = request.app.state
         try:
             caller = await authenticate(request.headers.get("authorization"), state.key_store.find, "upload")
@@ -156,14 +188,21 @@ class UploadGate:
             return auth_problem(exc)
         except self.unavailable as exc:
             return unavailable_problem(exc)
+        in_progress: UploadsInProgress = state.uploads_in_progress
+        if not in_progress.enter(caller.key_id):
+            detail = (
+                f"this API key has {in_progress.per_key} uploads in progress (at most {in_progress.per_key})"
+            )
+            return problem(
+                429, "too-many-uploads", "Too many uploads in progress", detail, headers=RETRY_SOON
+            )
         wait = state.upload_limiter.take(caller.key_id)
         if not wait:
-            return None
+            return caller.key_id
+        in_progress.leave(caller.key_id)
         seconds = max(1, math.ceil(wait))
         detail = f"this API key may upload again in {seconds} s (rate limit per key)"
-        response = problem(429, "rate-limited", "Too many uploads", detail)
-        response.headers["retry-after"] = str(seconds)
-        return response
+        return problem(429, "rate-limited", "Too many uploads", detail, headers={"retry-after": str(seconds)})
 
 
 async def drain(receive: Receive, limit: int) -> bool:
