@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
+.PHONY: cluster-up cluster-down cluster-chaos
 .PHONY: help install up down demo bench chaos docs test security audit test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
@@ -69,6 +70,12 @@ docs: install  ## regenerate the generated parts of docs/ (settings reference, A
 
 logs:  ## follow the logs of the dev stack
 	tail -F .run/dev/logs/*.log
+
+cluster-up: install  ## a 3-broker Kafka, PostgreSQL, an object store and compressors on 3 hosts (netns, root)
+	$(PY) -m devstack --profile cluster up
+
+cluster-down:  ## stop the cluster profile and remove its namespaces and bridge
+	@if [ -x $(PY) ]; then $(PY) -m devstack --profile cluster down; fi
 
 clean: down  ## remove run state (data of the local Kafka and PostgreSQL)
 	rm -rf .run
