@@ -10,6 +10,9 @@ route, so the bridge's subnet is all a host can reach. Every name carries the `i
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 
 from .profiles import BRIDGE_ADDRESS, BRIDGE_PREFIX, Profile
@@ -88,3 +91,18 @@ def set_link(host: int, state: str) -> None:
 def exec_prefix(host: int) -> list[str]:
     """Run a command inside host `host`'s namespace (`ip netns exec` execs it: same pid)."""
     return ["ip", "netns", "exec", namespace(host)]
+
+
+def pids(host: int) -> list[int]:
+    """Every process running in host `host`'s namespace."""
+    out = _ip("netns", "pids", namespace(host), check=False).stdout
+    return [int(p) for p in out.split()]
+
+
+def kill_all(host: int) -> list[int]:
+    """SIGKILL every process of host `host`, as a host losing power would."""
+    killed = pids(host)
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return killed
