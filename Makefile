@@ -77,5 +77,8 @@ cluster-up: install  ## a 3-broker Kafka, PostgreSQL, an object store and compre
 cluster-down:  ## stop the cluster profile and remove its namespaces and bridge
 	@if [ -x $(PY) ]; then $(PY) -m devstack --profile cluster down; fi
 
+cluster-chaos: install  ## a 1,000-image request per fault on the cluster profile, printed as a table (~10 min)
+	$(PY) -m tests.cluster.chaos
+
 clean: down  ## remove run state (data of the local Kafka and PostgreSQL)
 	rm -rf .run
