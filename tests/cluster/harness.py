@@ -180,19 +180,19 @@ async def verify(
 
 def busiest_leader(topic: str = "image.requested") -> int:
     """The node leading most of `topic`'s partitions."""
-    from devstack import kafka
+    from devstack import kafka_cluster
 
-    leaders = Counter(kafka.partition_leaders(profile().bootstrap_servers, topic).values())
+    leaders = Counter(kafka_cluster.partition_leaders(profile().bootstrap_servers, topic).values())
     return leaders.most_common(1)[0][0]
 
 
 async def wait_fully_replicated(timeout: float = 120) -> bool:
     """Until every partition has all its replicas in sync again (a restarted broker caught up)."""
-    from devstack import kafka
+    from devstack import kafka_cluster
 
     async def whole() -> bool:
         try:
-            return not await asyncio.to_thread(kafka.under_replicated, profile().bootstrap_servers)
+            return not await asyncio.to_thread(kafka_cluster.under_replicated, profile().bootstrap_servers)
         except Exception:  # noqa: BLE001 - metadata unavailable mid-election: not whole yet
             return False
 
@@ -217,9 +217,9 @@ def kill_broker(pick: Callable[[], int], down_seconds: float = 15.0) -> Fault:
 
 
 def active_controller() -> int:
-    from devstack import kafka
+    from devstack import kafka_cluster
 
-    leader = kafka.quorum_leader(profile())
+    leader = kafka_cluster.quorum_leader(profile())
     assert leader is not None, "no quorum leader recorded by any node"
     return leader
 

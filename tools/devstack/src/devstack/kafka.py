@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -197,8 +197,10 @@ def start(profile: Profile) -> None:
 
 
 def stop(profile: Profile) -> None:
-    for node in range(profile.brokers, 0, -1):
-        procs.stop(profile.run_dir, node_name(profile, node), grace=30.0)
+    """Stop every node at once: one by one, the last ones lose their quorum and hang until killed."""
+    names = [node_name(profile, node) for node in range(1, profile.brokers + 1)]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(lambda name: procs.stop(profile.run_dir, name, grace=30.0), names))
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -292,35 +294,3 @@ def create_topics(bootstrap: str, replication_factor: int = 1, min_insync_replic
     futures += list(client.create_partitions(grow).values()) if grow else []
     for future in futures:
         future.result(timeout=30)
-
-
-def partition_leaders(bootstrap: str, topic: str) -> dict[int, int]:
-    """Partition -> node id of its leader (-1 while it has none)."""
-    meta = admin(bootstrap).list_topics(topic, timeout=10).topics[topic]
-    return {p.id: p.leader for p in meta.partitions.values()}
-
-
-def under_replicated(bootstrap: str) -> list[str]:
-    """Partitions (`topic/partition`) whose in-sync replicas are fewer than their replicas."""
-    meta = admin(bootstrap).list_topics(timeout=10)
-    return [
-        f"{t.topic}/{p.id}"
-        for t in meta.topics.values()
-        for p in t.partitions.values()
-        if len(p.isrs) < len(p.replicas)
-    ]
-
-
-def quorum_leader(profile: Profile) -> int | None:
-    """The active controller: the leader of the newest epoch in the nodes' quorum-state files
-    (clients are shown a random broker as "controller" under KRaft, so metadata cannot say)."""
-    best: tuple[int, int] | None = None
-    for node in range(1, profile.brokers + 1):
-        state = data_dir(profile, node) / "__cluster_metadata-0" / "quorum-state"
-        try:
-            data = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("leaderId", -1) >= 0 and (best is None or data["leaderEpoch"] > best[0]):
-            best = (data["leaderEpoch"], data["leaderId"])
-    return best[1] if best else None

@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from . import netns, procs
 from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
@@ -127,6 +128,6 @@ def is_infrastructure(name: str) -> bool:
 def stop_all(profile: Profile) -> None:
     """Stop every service of the stack, including members started under names no longer in use."""
     names = [*reversed(list(commands(profile))), *procs.running(profile.run_dir)]
-    for name in dict.fromkeys(names):
-        if not is_infrastructure(name):
-            procs.stop(profile.run_dir, name, grace=15.0)
+    ours = [name for name in dict.fromkeys(names) if not is_infrastructure(name)]
+    with ThreadPoolExecutor(max_workers=len(ours) or 1) as pool:  # each has its own grace period
+        list(pool.map(lambda name: procs.stop(profile.run_dir, name, grace=15.0), ours))
