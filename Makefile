@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
+.PHONY: cluster-up cluster-down cluster-test cluster-chaos
 .PHONY: help install up down demo bench chaos docs test security audit test-unit test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
@@ -69,6 +70,18 @@ docs: install  ## regenerate the generated parts of docs/ (settings reference, A
 
 logs:  ## follow the logs of the dev stack
 	tail -F .run/dev/logs/*.log
+
+cluster-up: install  ## a 3-broker Kafka, PostgreSQL, an object store and compressors on 3 hosts (netns, root)
+	$(PY) -m devstack --profile cluster up
+
+cluster-down:  ## stop the cluster profile and remove its namespaces and bridge
+	@if [ -x $(PY) ]; then $(PY) -m devstack --profile cluster down; fi
+
+cluster-test: install  ## the cluster profile's tests: replication from settings, hosts apart, a broker down (~3.5 min)
+	IMGPIPE_CLUSTER_TESTS=1 $(PY) -m pytest tests/cluster
+
+cluster-chaos: install  ## a 1,000-image request per fault on the cluster profile, printed as a table (~10 min)
+	$(PY) -m tests.cluster.chaos
 
 clean: down  ## remove run state (data of the local Kafka and PostgreSQL)
 	rm -rf .run

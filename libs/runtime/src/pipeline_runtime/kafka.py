@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,12 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    replication_factor: int = Field(
+        1, ge=1, description="Replicas of every topic the project creates (3 on a 3-broker cluster)."
+    )
+    min_insync_replicas: int = Field(
+        1, ge=1, description="Replicas that must have a write before it is acknowledged (2 of 3)."
+    )
 
 
 class DeliveryFailed(Exception):
@@ -41,7 +48,10 @@ class AsyncProducer:
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap_servers,
+                # acks=all is what idempotence implies; spelled out so no override can weaken it
+                # silently: with min.insync.replicas a write survives the loss of its leader.
                 "enable.idempotence": True,
+                "acks": "all",
                 "linger.ms": 5,
                 # no compression: events are small, and every reader (aiokafka in Faust too) can read them
                 "compression.type": "none",

@@ -81,6 +81,9 @@ def create_faust_app(settings: Settings) -> TrackerApp:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         topic_disable_leader=True,
+        # Faust's own topics (table changelogs) get the replicas of every other topic; their
+        # min.insync.replicas is the broker default, which the cluster sets (kafka.py of devstack).
+        topic_replication_factor=settings.kafka.replication_factor,
         broker_commit_interval=1.0,
         # A crashed worker's partitions move to the others after 10 s rather than Kafka's 45 s.
         broker_session_timeout=10.0,

@@ -1,4 +1,4 @@
-"""python -m devstack [--profile dev|test] COMMAND: the local stack without Docker."""
+"""python -m devstack [--profile dev|test|cluster] COMMAND: the local stack without Docker."""
 
 from __future__ import annotations
 
@@ -6,28 +6,38 @@ import argparse
 import asyncio
 import sys
 
-from . import demo, kafka, postgres, procs, services
+from . import demo, kafka, netns, ports, postgres, procs, s3store, services
 from .migrate import apply_migrations
 from .profiles import PROFILES, Profile
 
 
 def infra_up(profile: Profile) -> None:
+    if not procs.running(profile.run_dir) and not postgres.is_running(profile):
+        ports.check_free(profile)  # a fresh start: say which process holds a port we need
+    netns.up(profile)
     postgres.start(profile)
     applied = asyncio.run(apply_migrations(profile.database_url))
     print(f"postgres ready at {profile.database_url} (migrations applied now: {applied or 'none'})")
+    s3store.start(profile)
+    if profile.object_store_port:
+        print(f"object store ready at {profile.object_store_url}")
     kafka.start(profile)
-    print(f"kafka ready at {profile.bootstrap_servers}")
+    rf, isr = kafka.replication(profile)
+    print(f"kafka ready at {profile.bootstrap_servers} (replication factor {rf}, min.insync.replicas {isr})")
 
 
 def infra_down(profile: Profile) -> None:
     kafka.stop(profile)
+    s3store.stop(profile)
     postgres.stop(profile)
+    netns.down(profile)
 
 
 def down(profile: Profile) -> None:
     services.stop_all(profile)
     for name in procs.running(profile.run_dir):  # anything else this stack started
-        procs.stop(profile.run_dir, name)
+        if not services.is_infrastructure(name):
+            procs.stop(profile.run_dir, name)
     infra_down(profile)
     print(f"stopped the {profile.name} stack")
 

@@ -12,7 +12,7 @@ import uuid
 from PIL import Image, ImageDraw
 
 from . import procs
-from .profiles import REPO_ROOT, Profile
+from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
 SAMPLE_PRODUCTS = [
     ("Red Running Shoe", [(1600, 1200, "#c0392b"), (1200, 1200, "#e74c3c")]),
@@ -35,11 +35,16 @@ def product_image(width: int, height: int, colour: str, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def origin_host(profile: Profile) -> str:
+    """The image origin listens where the compressors are: on the bridge for the cluster."""
+    return BRIDGE_ADDRESS if profile.bridged else "127.0.0.1"
+
+
 def write_samples(profile: Profile) -> str:
     """Write the sample images and CSV; returns the CSV text."""
     folder = profile.run_dir / "samples"
     folder.mkdir(parents=True, exist_ok=True)
-    base = f"http://127.0.0.1:{profile.samples_port}"
+    base = f"http://{origin_host(profile)}:{profile.samples_port}"
     lines = ["S. No.,Product Name,Input Image Urls"]
     for serial, (name, shots) in enumerate(SAMPLE_PRODUCTS, start=1):
         urls = []
@@ -59,7 +64,7 @@ def serve_samples(profile: Profile) -> None:
         "http.server",
         str(profile.samples_port),
         "--bind",
-        "127.0.0.1",
+        origin_host(profile),
         "--directory",
         str(profile.run_dir / "samples"),
     ]

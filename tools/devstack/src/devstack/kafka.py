@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -14,7 +16,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from pipeline_schemas import TOPICS
 
 from . import procs
-from .profiles import CACHE_DIR, REPO_ROOT, Profile
+from .profiles import BRIDGE_ADDRESS, CACHE_DIR, REPO_ROOT, Profile
 from .system import ensure_commands
 
 KAFKA_VERSION = "4.3.1"
@@ -56,27 +58,56 @@ def ensure_jars() -> Path:
     return target
 
 
-def server_properties(profile: Profile) -> str:
-    data = profile.run_dir / "kafka-data"
+def node_name(profile: Profile, node: int) -> str:
+    """Process name of broker `node`: `kafka` on a single node (as before), `kafka-N` in a cluster."""
+    return "kafka" if profile.brokers == 1 else f"kafka-{node}"
+
+
+def node_dir(profile: Profile, node: int) -> Path:
+    return profile.run_dir / ("kafka" if profile.brokers == 1 else f"kafka-{node}")
+
+
+def data_dir(profile: Profile, node: int) -> Path:
+    return profile.run_dir / "kafka-data" if profile.brokers == 1 else node_dir(profile, node) / "data"
+
+
+def server_properties(profile: Profile, node: int = 1) -> str:
+    """One combined broker+controller; a cluster's nodes differ only in id, ports and directory."""
+    client, controller, bridge = profile.node_ports(node)
+    voters = ",".join(f"{n}@127.0.0.1:{profile.node_ports(n)[1]}" for n in range(1, profile.brokers + 1))
+    listeners = [f"PLAINTEXT://127.0.0.1:{client}", f"CONTROLLER://127.0.0.1:{controller}"]
+    advertised = [f"PLAINTEXT://127.0.0.1:{client}"]
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if profile.bridged:  # compressor hosts reach the broker over the bridge only
+        listeners.append(f"BRIDGE://{BRIDGE_ADDRESS}:{bridge}")
+        advertised.append(f"BRIDGE://{BRIDGE_ADDRESS}:{bridge}")
+        protocols += ",BRIDGE:PLAINTEXT"
+    rf, isr = profile.replication_factor, profile.min_insync_replicas
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{profile.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port},CONTROLLER://127.0.0.1:{profile.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port}",
+            f"node.id={node}",
+            f"controller.quorum.voters={voters}",
+            f"listeners={','.join(listeners)}",
+            f"advertised.listeners={','.join(advertised)}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            f"log.dirs={data}",
+            f"listener.security.protocol.map={protocols}",
+            f"log.dirs={data_dir(profile, node)}",
             "num.partitions=1",
             "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            # Every topic, the internal ones included, is replicated as the profile says; a write
+            # is acknowledged once min.insync.replicas have it, and an out-of-sync replica never
+            # becomes leader (that would silently drop acknowledged writes).
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={isr}",
+            "unclean.leader.election.enable=false",
+            f"offsets.topic.replication.factor={rf}",
+            f"offsets.topic.num.partitions={1 if profile.brokers == 1 else 6}",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={isr}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={isr}",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=168",
             "",
@@ -105,15 +136,16 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def prepare(profile: Profile) -> Path:
-    """Write the config and format storage (idempotent). Returns the properties file."""
+def prepare(profile: Profile, node: int = 1) -> Path:
+    """Write the node's config and format its storage (idempotent). Returns the properties file."""
     libs = ensure_jars()
-    conf_dir = profile.run_dir / "kafka"
+    conf_dir = node_dir(profile, node)
     conf_dir.mkdir(parents=True, exist_ok=True)
     props = conf_dir / "server.properties"
-    props.write_text(server_properties(profile))
+    props.write_text(server_properties(profile, node))
     (conf_dir / "log4j2.properties").write_text(LOG4J2)
-    id_file = conf_dir / "cluster-id"
+    id_file = profile.run_dir / "kafka" / "cluster-id"  # one id for every node of the cluster
+    id_file.parent.mkdir(parents=True, exist_ok=True)
     if not id_file.exists():
         id_file.write_text(new_cluster_id())
     subprocess.run(  # noqa: S603
@@ -147,18 +179,28 @@ def java_command(libs: Path, conf_dir: Path, *, heap: str) -> list[str]:
     ]
 
 
+def start_node(profile: Profile, node: int) -> None:
+    if procs.read_pid(profile.run_dir, node_name(profile, node)) is None:
+        props = prepare(profile, node)
+        argv = [*java_command(libs_dir(), props.parent, heap=profile.heap), "kafka.Kafka", str(props)]
+        procs.start(profile.run_dir, node_name(profile, node), argv, {}, REPO_ROOT)
+
+
 def start(profile: Profile) -> None:
-    """Start the broker unless KAFKA_BOOTSTRAP_SERVERS names one; then wait and create topics."""
-    if profile.external_kafka is None and procs.read_pid(profile.run_dir, "kafka") is None:
-        props = prepare(profile)
-        argv = [*java_command(libs_dir(), props.parent, heap="768m"), "kafka.Kafka", str(props)]
-        procs.start(profile.run_dir, "kafka", argv, {}, REPO_ROOT)
+    """Start the broker(s) unless KAFKA_BOOTSTRAP_SERVERS names a cluster; wait; create topics."""
+    if profile.external_kafka is None:
+        for node in range(1, profile.brokers + 1):
+            start_node(profile, node)
     wait_ready(profile.bootstrap_servers, profile=profile)
-    create_topics(profile.bootstrap_servers)
+    rf, isr = replication(profile)
+    create_topics(profile.bootstrap_servers, rf, isr)
 
 
 def stop(profile: Profile) -> None:
-    procs.stop(profile.run_dir, "kafka", grace=30.0)
+    """Stop every node at once: one by one, the last ones lose their quorum and hang until killed."""
+    names = [node_name(profile, node) for node in range(1, profile.brokers + 1)]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(lambda name: procs.stop(profile.run_dir, name, grace=30.0), names))
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -167,28 +209,79 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def wait_ready(bootstrap: str, *, profile: Profile | None = None, timeout: float = READY_TIMEOUT) -> None:
-    """Ask the broker for metadata until it answers with a live broker (bounded)."""
+    """Ask for metadata until every broker of the profile (at least one) has registered (bounded)."""
     client = admin(bootstrap)
+    wanted = profile.brokers if profile and profile.external_kafka is None else 1
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    last_error: Exception | str | None = None
     while time.monotonic() < deadline:
-        if profile and profile.external_kafka is None and procs.read_pid(profile.run_dir, "kafka") is None:
-            raise RuntimeError(f"Kafka exited during start-up; see {profile.run_dir / 'logs' / 'kafka.log'}")
+        if profile and profile.external_kafka is None:
+            for node in range(1, profile.brokers + 1):
+                if procs.read_pid(profile.run_dir, node_name(profile, node)) is None:
+                    log = profile.run_dir / "logs" / f"{node_name(profile, node)}.log"
+                    raise RuntimeError(f"Kafka exited during start-up; see {log}")
         try:
-            if client.list_topics(timeout=3).brokers:
+            brokers = client.list_topics(timeout=3).brokers
+            if len(brokers) >= wanted:
                 return
+            last_error = f"{len(brokers)} of {wanted} brokers registered"
         except KafkaException as exc:
             last_error = exc
         time.sleep(0.3)
     raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout:.0f}s: {last_error}")
 
 
-def create_topics(bootstrap: str) -> None:
-    """Create every registered topic with its partition count; grow partitions that are short."""
+def resolve_replication(configured: tuple[int | None, int | None], brokers: int) -> tuple[int, int]:
+    """Replication factor and min.insync.replicas for a cluster of `brokers`.
+
+    Configured values win, and one the cluster cannot honour is an error (never silently
+    lowered). Unset: three replicas where there are three brokers (fewer on a smaller cluster),
+    and all but one of them in sync, so one broker may be down without stopping writes.
+    """
+    rf_set, isr_set = configured
+    rf = rf_set if rf_set is not None else min(3, brokers)
+    isr = isr_set if isr_set is not None else max(1, min(2, rf - 1))
+    if rf > brokers:
+        raise RuntimeError(f"replication factor {rf} needs {rf} brokers; the cluster has {brokers}")
+    if not 1 <= isr <= rf:
+        raise RuntimeError(f"min.insync.replicas {isr} must be between 1 and the replication factor {rf}")
+    return rf, isr
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
+def replication(profile: Profile) -> tuple[int, int]:
+    """The stack's replication: the environment's, else the profile's; an existing cluster
+    (KAFKA_BOOTSTRAP_SERVERS) without settings gets one sized to its broker count."""
+    configured = (_env_int("KAFKA_REPLICATION_FACTOR"), _env_int("KAFKA_MIN_INSYNC_REPLICAS"))
+    if profile.external_kafka is None:
+        defaults = (profile.replication_factor, profile.min_insync_replicas)
+        configured = (configured[0] or defaults[0], configured[1] or defaults[1])
+    brokers = len(admin(profile.bootstrap_servers).list_topics(timeout=10).brokers)
+    rf, isr = resolve_replication(configured, brokers)
+    (profile.run_dir / "kafka-replication").write_text(f"{rf} {isr}")
+    return rf, isr
+
+
+def topic_config(min_insync_replicas: int) -> dict[str, str]:
+    return {"min.insync.replicas": str(min_insync_replicas), "unclean.leader.election.enable": "false"}
+
+
+def create_topics(bootstrap: str, replication_factor: int = 1, min_insync_replicas: int = 1) -> None:
+    """Create every registered topic with its partition count and replication; grow partitions
+    that are short."""
     client = admin(bootstrap)
     existing = client.list_topics(timeout=10).topics
     missing = [
-        NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+        NewTopic(
+            t.name,
+            num_partitions=t.partitions,
+            replication_factor=replication_factor,
+            config=topic_config(min_insync_replicas),
+        )
         for t in TOPICS.values()
         if t.name not in existing
     ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .profiles import Profile
+from .profiles import BRIDGE_ADDRESS, BRIDGE_CIDR, Profile
 from .system import apt_install
 
 READY_TIMEOUT = 60.0
@@ -66,10 +66,21 @@ def init(profile: Profile) -> None:
     )
 
 
+def allow_bridge(profile: Profile) -> None:
+    """Compressor hosts log in over the bridge (trust, as on loopback: the subnet is ours)."""
+    hba = data_dir(profile) / "pg_hba.conf"
+    rule = f"host all all {BRIDGE_CIDR} trust"
+    if profile.bridged and rule not in hba.read_text():
+        with hba.open("a") as out:
+            out.write(f"\n{rule}\n")
+
+
 def server_options(profile: Profile) -> str:
     opts = [
         f"-p {profile.postgres_port}",
-        "-c listen_addresses=127.0.0.1",
+        f"-c listen_addresses=127.0.0.1,{BRIDGE_ADDRESS}"
+        if profile.bridged
+        else "-c listen_addresses=127.0.0.1",
         f"-k {data_dir(profile)}",
         "-c max_connections=200",
         "-c shared_buffers=128MB",
@@ -94,6 +105,7 @@ def start(profile: Profile) -> None:
     """Start the server unless DATABASE_URL names one; then wait and create the database."""
     if profile.external_database is None:
         init(profile)
+        allow_bridge(profile)
         if not is_running(profile):
             log = profile.run_dir / "logs" / "postgres.log"
             log.parent.mkdir(parents=True, exist_ok=True)

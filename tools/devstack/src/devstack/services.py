@@ -7,9 +7,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
-from . import procs
-from .profiles import REPO_ROOT, Profile
+from . import netns, procs
+from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
 COMPRESSOR_MEMBERS = 2
 TRACKER_WORKERS = 2
@@ -18,8 +19,12 @@ TRACKER_WORKERS = 2
 def commands(profile: Profile) -> dict[str, list[str]]:
     py = sys.executable
     table = {"ingest": [py, "-m", "ingest"]}
-    for n in range(1, COMPRESSOR_MEMBERS + 1):
-        table[f"compressor-{n}"] = [py, "-m", "compressor"]
+    if profile.bridged:  # one member per host, each in its own network namespace
+        for host in range(1, profile.compressor_hosts + 1):
+            table[f"compressor-{host}"] = [*netns.exec_prefix(host), py, "-m", "compressor"]
+    else:
+        for n in range(1, COMPRESSOR_MEMBERS + 1):
+            table[f"compressor-{n}"] = [py, "-m", "compressor"]
     for n in range(1, TRACKER_WORKERS + 1):
         table[f"tracker-worker-{n}"] = [py, "-m", "tracker", "worker"]
     table["tracker-api"] = [py, "-m", "tracker", "api"]
@@ -43,9 +48,28 @@ def own_env(profile: Profile, name: str) -> dict[str, str]:
             "TRACKER_DATA_DIR": str(profile.run_dir / "tracker-data" / name),
             "TRACKER_METRICS_PORT": str(profile.metrics_port_base + 10 + member),
         }
+    if name.startswith("compressor") and profile.bridged:
+        return host_env(profile, member)
     if name.startswith("compressor"):
         return {"COMPRESSOR_METRICS_PORT": str(profile.metrics_port_base + member)}
     return {}
+
+
+def host_env(profile: Profile, host: int) -> dict[str, str]:
+    """A compressor host sees the rest only through the bridge, and has a disk of its own
+    (a scratch directory nothing else uses; its outputs go to the object store)."""
+    scratch = profile.run_dir / "hosts" / f"h{host}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": profile.bridge_bootstrap_servers,
+        "DATABASE_URL": f"postgresql://postgres@{BRIDGE_ADDRESS}:{profile.postgres_port}/imgpipe",
+        "FETCH_ALLOWLIST": f"{BRIDGE_ADDRESS}/32",
+        "COMPRESSOR_MEDIA_DIR": str(scratch / "media"),
+        "COMPRESSOR_METRICS_PORT": str(profile.metrics_port_base),
+        "METRICS_HOST": netns.host_address(host),
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+    }
 
 
 def remembered_env(profile: Profile) -> dict[str, str]:
@@ -96,12 +120,14 @@ def wait_healthy(profile: Profile, timeout: float = 60.0) -> None:
         raise RuntimeError(f"exited during start-up: {', '.join(dead)}")
 
 
-INFRASTRUCTURE = {"kafka"}
+def is_infrastructure(name: str) -> bool:
+    """Brokers and the object store: stopped by infra_down, after the services."""
+    return name in ("kafka", "object-store") or name.startswith("kafka-")
 
 
 def stop_all(profile: Profile) -> None:
     """Stop every service of the stack, including members started under names no longer in use."""
     names = [*reversed(list(commands(profile))), *procs.running(profile.run_dir)]
-    for name in dict.fromkeys(names):
-        if name not in INFRASTRUCTURE:
-            procs.stop(profile.run_dir, name, grace=15.0)
+    ours = [name for name in dict.fromkeys(names) if not is_infrastructure(name)]
+    with ThreadPoolExecutor(max_workers=len(ours) or 1) as pool:  # each has its own grace period
+        list(pool.map(lambda name: procs.stop(profile.run_dir, name, grace=15.0), ours))
