@@ -1,29 +1,54 @@
-"""The metric list in docs/operations.md: every metric family the code declares."""
+"""The metric list in docs/operations.md: every metric family the code declares.
+
+The shared families live in pipeline_runtime.metrics; a service declares its own in a
+`metrics.py` of its package (any depth, e.g. tracker/worker/metrics.py). Both are read.
+"""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from types import ModuleType
 
-from .common import cell
+from .common import ROOT, GenerationError, cell
+
+SHARED = ("pipeline_runtime.metrics", ROOT / "libs" / "runtime" / "src" / "pipeline_runtime" / "metrics.py")
+KINDS = ("counter", "gauge", "histogram", "summary")
+
+
+def metric_modules() -> list[tuple[str, Path]]:
+    """(module name, file) of every module that declares metrics: the shared one, then the services'."""
+    found = [SHARED] if SHARED[1].exists() else []
+    for path in sorted(ROOT.glob("services/*/src/**/metrics.py")):
+        src = next(parent for parent in path.parents if parent.name == "src")
+        found.append((".".join(path.relative_to(src).with_suffix("").parts), path))
+    return found
+
+
+def _import(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise GenerationError(f"cannot import {name}: {exc!r}") from exc
 
 
 def metric_families() -> list[tuple[str, str, list[str], str]]:
-    """(exposed name, type, labels, help) of every metric declared in pipeline_runtime.metrics."""
-    try:
-        module = importlib.import_module("pipeline_runtime.metrics")
-    except ImportError:
-        return []
-    found = []
-    for value in vars(module).values():
-        name = getattr(value, "_name", None)
-        kind = getattr(value, "_type", None)
-        if not isinstance(name, str) or kind not in ("counter", "gauge", "histogram", "summary"):
-            continue
-        exposed = name + "_total" if kind == "counter" else name
-        found.append(
-            (exposed, kind, list(getattr(value, "_labelnames", ())), getattr(value, "_documentation", ""))
-        )
-    return sorted(found)
+    """(exposed name, type, labels, help) of every metric family the metric modules declare."""
+    found = {}  # by exposed name: a module that imports a shared family names it again
+    for name, _ in metric_modules():
+        for value in vars(_import(name)).values():
+            family, kind = getattr(value, "_name", None), getattr(value, "_type", None)
+            if not isinstance(family, str) or kind not in KINDS:
+                continue
+            exposed = family + "_total" if kind == "counter" else family
+            labels = list(getattr(value, "_labelnames", ()))
+            found[exposed] = (exposed, kind, labels, getattr(value, "_documentation", ""))
+    return [found[name] for name in sorted(found)]
+
+
+def _links(modules: list[tuple[str, Path]]) -> str:
+    links = [f"[`{name}`](../{path.relative_to(ROOT).as_posix()})" for name, path in modules]
+    return links[0] if len(links) == 1 else ", ".join(links[:-1]) + " and " + links[-1]
 
 
 def render_metrics() -> str:
@@ -31,7 +56,7 @@ def render_metrics() -> str:
     if not families:
         return "No metrics are declared in `pipeline_runtime.metrics` yet.\n"
     out = [
-        "Declared in [`pipeline_runtime.metrics`](../libs/runtime/src/pipeline_runtime/metrics.py):",
+        f"Declared in {_links(metric_modules())}:",
         "",
         "| metric | type | labels | meaning |",
         "|---|---|---|---|",
