@@ -6,10 +6,10 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
 .PHONY: cluster-up cluster-down cluster-test cluster-chaos
-.PHONY: help install up down demo bench chaos docs test security audit test-unit test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench chaos docs test security audit test-unit test-integration test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed  ## create .venv with every workspace package (uv)
 
@@ -38,6 +38,9 @@ chaos: install  ## the chaos suite alone: faults mid-flight, then exactly-once c
 
 test-unit: install  ## unit tests only (no servers)
 	$(PY) -m pytest tests/unit
+
+test-integration: install  ## integration tests only (starts the test profile's Kafka and PostgreSQL; no services)
+	$(PY) -m pytest tests/integration
 
 test-e2e: install  ## end-to-end tests only
 	$(PY) -m pytest tests/e2e

@@ -1,1 +1,0 @@
-"""Test package (lets tests import tests.support)."""

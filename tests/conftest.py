@@ -12,6 +12,9 @@ import shutil
 
 import pytest
 
+# Fixtures shared by the e2e and chaos suites (webhook subscriber); a plugin so both suites see them.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def test_profile():

@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import httpx
 import pytest
-from aiohttp import web
 
 from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
 from tests.support.kafka_topics import read_topic
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import LocalServer, answers, delayed, never_answers, serving, wait_until
 
 pytestmark = pytest.mark.chaos
 
@@ -30,42 +29,11 @@ IMAGES = 200
 
 @pytest.fixture(scope="module")
 async def image_host():
-    server = LocalServer()
-    for n in range(IMAGES):
-        server.files[f"c/{n}.jpg"] = photo_jpeg(160 + n % 7 * 16, 120 + n % 5 * 16, seed=n)
-
-    async def slow_image(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.02)  # keeps a request in flight long enough to hit it
-        return web.Response(body=server.files[request.path.lstrip("/")])
-
-    for name in list(server.files):
-        server.routes[name] = slow_image
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def subscriber():
-    server = LocalServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def answers(statuses: list[int], then: int = 200):
-    calls = {"n": 0}
-
-    async def handler(_: web.Request) -> web.Response:
-        calls["n"] += 1
-        return web.Response(status=statuses[calls["n"] - 1] if calls["n"] <= len(statuses) else then)
-
-    return handler
-
-
-async def never_answers(_: web.Request) -> web.Response:
-    await asyncio.sleep(5)
-    return web.Response(status=200)
+    pictures = {f"c/{n}.jpg": photo_jpeg(160 + n % 7 * 16, 120 + n % 5 * 16, seed=n) for n in range(IMAGES)}
+    async with serving(pictures) as server:
+        slow_image = delayed(server, 0.02)  # keeps a request in flight long enough to hit it
+        server.routes.update(dict.fromkeys(pictures, slow_image))
+        yield server
 
 
 def request_csv(host: LocalServer) -> bytes:

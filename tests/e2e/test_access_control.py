@@ -15,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import LocalServer, answers, serving, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -93,18 +92,16 @@ async def give_resources(http: httpx.AsyncClient, world: World, tenant: Tenant) 
     tenant.subscription_id = resp.json()["subscription_id"]
 
 
-async def gone(_: web.Request) -> web.Response:
-    return web.Response(status=410)
-
-
 @pytest.fixture(scope="module")
 async def world(pipeline):
-    image_host, subscriber = LocalServer(), LocalServer()
-    image_host.files["lamp.jpg"] = photo_jpeg(64, 48, seed=7)
-    subscriber.files["ok"] = b"ok"
-    subscriber.routes["gone"] = gone
-    await image_host.start()
-    await subscriber.start()
+    async with (
+        serving({"lamp.jpg": photo_jpeg(64, 48, seed=7)}) as image_host,
+        serving(routes={"ok": answers(), "gone": answers(then=410)}) as subscriber,
+    ):
+        yield await build_world(pipeline, image_host, subscriber)
+
+
+async def build_world(pipeline, image_host: LocalServer, subscriber: LocalServer) -> World:
     urls = {
         "ingest": f"http://127.0.0.1:{pipeline.ingest_port}",
         "tracker": f"http://127.0.0.1:{pipeline.tracker_port}",
@@ -117,9 +114,7 @@ async def world(pipeline):
         built = World(urls, ours, theirs, image_host, subscriber)
         for tenant in (ours, theirs):
             await give_resources(http, built, tenant)
-    yield built
-    await image_host.stop()
-    await subscriber.stop()
+    return built
 
 
 @dataclass(frozen=True)

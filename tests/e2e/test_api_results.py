@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 
 import httpx
 import pytest
-from aiohttp import web
 
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import held, serving, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,24 +19,10 @@ HELD_SECONDS = 20.0  # the held image is released by the test, or after this at 
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    for n in range(6):
-        server.files[f"{n}.jpg"] = photo_jpeg(200 + 40 * n, 150 + 20 * n, seed=n)
-    release = asyncio.Event()
-
-    async def held(_: web.Request) -> web.Response:
-        try:
-            await asyncio.wait_for(release.wait(), HELD_SECONDS)
-        except TimeoutError:
-            pass
-        return web.Response(body=server.files["0.jpg"], content_type="image/jpeg")
-
-    server.routes["held.jpg"] = held
-    server.release = release
-    await server.start()
-    yield server
-    release.set()
-    await server.stop()
+    pictures = {f"{n}.jpg": photo_jpeg(200 + 40 * n, 150 + 20 * n, seed=n) for n in range(6)}
+    async with serving(pictures) as server:
+        server.routes["held.jpg"] = held(pictures["0.jpg"], server.release, at_most=HELD_SECONDS)
+        yield server
 
 
 @pytest.fixture

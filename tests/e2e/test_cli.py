@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.support.api import csv_of
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer
+from tests.support.servers import LocalServer, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +37,11 @@ class Run:
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    for n in range(6):
-        server.files[f"img/{n}.jpg"] = photo_jpeg(*SIZES[n % len(SIZES)], quality=92, seed=100 + n)
-    await server.start()
-    yield server
-    await server.stop()
+    pictures = {
+        f"img/{n}.jpg": photo_jpeg(*SIZES[n % len(SIZES)], quality=92, seed=100 + n) for n in range(6)
+    }
+    async with serving(pictures) as server:
+        yield server
 
 
 @pytest.fixture
@@ -72,6 +71,11 @@ async def imgpipe(env: dict[str, str], *args: object) -> Run:
     return Run(process.returncode, stdout.decode(), stderr.decode())
 
 
+async def submit_and_wait(env: dict[str, str], products: Path) -> Run:
+    """`imgpipe submit --wait --json`, polling every half second for at most three minutes."""
+    return await imgpipe(env, "submit", products, "--wait", "--interval", "0.5", "--timeout", "180", "--json")
+
+
 def write_products(path: Path, host: LocalServer, names: list[list[str]]) -> Path:
     rows = [
         (serial, f"Product {serial}", [host.url(f"img/{n}") for n in row])
@@ -86,9 +90,7 @@ async def test_submit_wait_completes_then_download_saves_the_csv_and_every_image
 ):
     products = write_products(tmp_path / "products.csv", image_host, [["0.jpg", "1.jpg", "2.jpg"], ["3.jpg", "4.jpg", "5.jpg"]])  # fmt: skip
 
-    submitted = await imgpipe(
-        cli_env, "submit", products, "--wait", "--interval", "0.5", "--timeout", "180", "--json"
-    )
+    submitted = await submit_and_wait(cli_env, products)
 
     assert submitted.exit_code == 0, submitted.stderr + submitted.stdout
     document = submitted.json()
@@ -129,9 +131,7 @@ async def test_a_request_with_a_failed_image_exits_2_with_the_failure_in_the_sum
 ):
     products = write_products(tmp_path / "products.csv", image_host, [["0.jpg", "missing.jpg"], ["1.jpg"]])
 
-    submitted = await imgpipe(
-        cli_env, "submit", products, "--wait", "--interval", "0.5", "--timeout", "180", "--json"
-    )
+    submitted = await submit_and_wait(cli_env, products)
 
     assert submitted.exit_code == 2, submitted.stderr + submitted.stdout
     document = submitted.json()
@@ -153,9 +153,7 @@ async def test_a_request_with_a_failed_image_exits_2_with_the_failure_in_the_sum
 async def test_a_request_whose_every_image_fails_exits_1(image_host, cli_env, tmp_path):
     products = write_products(tmp_path / "products.csv", image_host, [["gone-1.jpg", "gone-2.jpg"]])
 
-    submitted = await imgpipe(
-        cli_env, "submit", products, "--wait", "--interval", "0.5", "--timeout", "180", "--json"
-    )
+    submitted = await submit_and_wait(cli_env, products)
 
     assert submitted.exit_code == 1, submitted.stderr + submitted.stdout
     document = submitted.json()

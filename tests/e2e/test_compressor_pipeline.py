@@ -24,7 +24,7 @@ from tests.integration.compressor.stack import image_rows, members_with, request
 from tests.support import images
 from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.jpeg_quality import estimate_jpeg_quality
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import LocalServer, serving, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -159,25 +159,16 @@ def hostile_routes(refused: LocalServer) -> dict:
 @pytest.fixture(scope="module")
 async def refused_host():
     """A server on 127.0.0.2, outside the allowlist: nothing may ever reach it."""
-    server = LocalServer(host="127.0.0.2")
-    server.files["secret.jpg"] = images.photo_jpeg(64, 48)
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({"secret.jpg": images.photo_jpeg(64, 48)}, host="127.0.0.2") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def corpus_host(refused_host):
-    server = LocalServer()
-    for name, (make, _) in GOOD.items():
-        server.files[name] = make()
-    for name, (make, _) in BAD_FILES.items():
-        server.files[name] = make()
-    server.files[DUPLICATE] = images.photo_jpeg(320, 240, seed=9)
-    server.routes.update(hostile_routes(refused_host))
-    await server.start()
-    yield server
-    await server.stop()
+    files = {name: make() for name, (make, _) in {**GOOD, **BAD_FILES}.items()}
+    files[DUPLICATE] = images.photo_jpeg(320, 240, seed=9)
+    async with serving(files, hostile_routes(refused_host)) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -289,18 +280,14 @@ SERVE_DELAY = 0.2  # seconds per image, so that the request is still in flight w
 
 @pytest.fixture
 async def slow_host():
-    server = LocalServer()
 
     async def photo(request: web.Request) -> web.Response:
         await asyncio.sleep(SERVE_DELAY)
         seed = int(request.match_info["tail"].removeprefix("p/").removesuffix(".jpg"))
         return web.Response(body=images.photo_jpeg(48, 32, seed=seed), content_type="image/jpeg")
 
-    for n in range(FAULT_IMAGES):
-        server.routes[f"p/{n}.jpg"] = photo
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving(routes={f"p/{n}.jpg": photo for n in range(FAULT_IMAGES)}) as server:
+        yield server
 
 
 async def test_a_member_killed_mid_request_loses_nothing_and_duplicates_nothing(

@@ -17,7 +17,7 @@ from tests.integration.compressor.stack import image_rows, members_with
 from tests.support import images
 from tests.support.api import bearer, csv_of, upload_csv, wait_for_completion
 from tests.support.jpeg_quality import estimate_jpeg_quality
-from tests.support.servers import LocalServer
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -60,12 +60,8 @@ def s3(pipeline):
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    for name, (data, _) in SOURCES.items():
-        server.files[name] = data
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({name: data for name, (data, _) in SOURCES.items()}) as server:
+        yield server
 
 
 async def test_outputs_are_stored_in_s3_under_deterministic_keys_and_fetchable(

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.api import bearer, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import answers, serving, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,21 +21,8 @@ FORMULAS = ['=HYPERLINK("http://x","y")', "+SUM(1,2)", "-2+3", "@cmd|' /C calc'!
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    server.files["a.jpg"] = photo_jpeg(64, 48, seed=11)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def subscriber():
-    server = LocalServer()
-    server.files["upload-hook"] = b"ok"
-    server.files["subscription"] = b"ok"
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({"a.jpg": photo_jpeg(64, 48, seed=11)}) as server:
+        yield server
 
 
 def products_csv(names: list[str], url: str) -> bytes:
@@ -72,6 +59,7 @@ async def test_a_product_name_a_spreadsheet_would_run_comes_back_neutralised_in_
 async def test_no_log_line_of_any_service_carries_a_key_a_webhook_secret_or_a_credential(
     pipeline, ingest_url, notifier_url, image_host, subscriber
 ):
+    subscriber.routes.update({"upload-hook": answers(), "subscription": answers()})
     bootstrap, signing_secret = pipeline.api_key(), pipeline.webhook_secret()
     tenant = f"logs-{uuid.uuid4().hex[:8]}"
     password = f"hunter2-{uuid.uuid4().hex}"

@@ -12,19 +12,15 @@ import httpx
 import pytest
 
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import serving, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    for n in range(4):
-        server.files[f"{n}.jpg"] = photo_jpeg(320, 240, seed=40 + n)
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({f"{n}.jpg": photo_jpeg(320, 240, seed=40 + n) for n in range(4)}) as server:
+        yield server
 
 
 async def upload(http: httpx.AsyncClient, ingest_url: str, text: str) -> dict:

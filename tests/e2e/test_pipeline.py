@@ -15,7 +15,7 @@ from PIL import Image
 from tests.support.api import csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
 from tests.support.jpeg_quality import estimate_jpeg_quality
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import LocalServer, answers, serving, wait_until
 from tests.support.webhooks import verify_standard_webhook
 
 pytestmark = pytest.mark.e2e
@@ -25,22 +25,9 @@ SIZES = [(640, 480), (800, 800), (1024, 768), (480, 640), (1200, 900)]
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    for n in range(24):
-        w, h = SIZES[n % len(SIZES)]
-        server.files[f"img/{n}.jpg"] = photo_jpeg(w, h, quality=92, seed=n)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def subscriber():
-    server = LocalServer()
-    server.files["hook"] = b"ok"
-    await server.start()
-    yield server
-    await server.stop()
+    pictures = {f"img/{n}.jpg": photo_jpeg(*SIZES[n % len(SIZES)], quality=92, seed=n) for n in range(24)}
+    async with serving(pictures) as server:
+        yield server
 
 
 def product_csv(host: LocalServer, count: int) -> bytes:
@@ -55,6 +42,7 @@ def product_csv(host: LocalServer, count: int) -> bytes:
 async def test_uploaded_csv_is_compressed_tracked_and_notified_end_to_end(
     ingest_url, image_host, subscriber, database_url, webhook_secret, auth_headers
 ):
+    subscriber.routes["hook"] = answers()
     accepted = await upload_csv(
         ingest_url, product_csv(image_host, 24), headers=auth_headers, webhook_url=subscriber.url("hook")
     )

@@ -9,7 +9,6 @@ and the local image host.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import re
@@ -19,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from tests.support.api import csv_of
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer
+from tests.support.servers import LocalServer, held, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -106,23 +104,14 @@ async def browser(chromium, tmp_path) -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def image_host() -> AsyncIterator[LocalServer]:
-    server = LocalServer()
-    for n, (width, height) in enumerate([(640, 480), (480, 480), (360, 480)]):
-        server.files[f"photo-{n}.jpg"] = photo_jpeg(width, height, seed=40 + n)
-    server.files["broken.jpg"] = b"these bytes are not a picture of anything"
-    release = asyncio.Event()
-
-    async def held(_: web.Request) -> web.Response:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(release.wait(), HELD_SECONDS)
-        return web.Response(body=server.files["photo-1.jpg"], content_type="image/jpeg")
-
-    server.routes["held.jpg"] = held
-    server.release = release
-    await server.start()
-    yield server
-    release.set()
-    await server.stop()
+    files = {
+        f"photo-{n}.jpg": photo_jpeg(width, height, seed=40 + n)
+        for n, (width, height) in enumerate([(640, 480), (480, 480), (360, 480)])
+    }
+    files["broken.jpg"] = b"these bytes are not a picture of anything"
+    async with serving(files) as server:
+        server.routes["held.jpg"] = held(files["photo-1.jpg"], server.release, at_most=HELD_SECONDS)
+        yield server
 
 
 async def open_page_with_key(browser: Browser, ingest_url: str, api_key: str) -> Page:

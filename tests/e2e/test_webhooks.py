@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from tests.support.api import csv_of, upload_csv, wait_for_completion
 from tests.support.images import photo_jpeg
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import LocalServer, answers, never_answers, serving, wait_until
 from tests.support.webhooks import verify_standard_webhook
 
 pytestmark = pytest.mark.e2e
@@ -19,34 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def image_host():
-    server = LocalServer()
-    server.files["one.jpg"] = photo_jpeg(320, 240, seed=7)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def subscriber():
-    server = LocalServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def failing_then_ok(failures: int, status: int = 503):
-    calls = {"n": 0}
-
-    async def handler(_: web.Request) -> web.Response:
-        calls["n"] += 1
-        return web.Response(status=status if calls["n"] <= failures else 200)
-
-    return handler
-
-
-async def never_answers(_: web.Request) -> web.Response:
-    await asyncio.sleep(5)  # longer than the notifier's 1.5 s timeout in the test stack
-    return web.Response(status=200)
+    async with serving({"one.jpg": photo_jpeg(320, 240, seed=7)}) as server:
+        yield server
 
 
 async def finished_request(ingest_url: str, image_host: LocalServer, **form: str) -> dict:
@@ -69,19 +44,22 @@ async def deliveries(notifier_url: str, request_id: str) -> list[dict]:
         return (await client.get(f"{notifier_url}/requests/{request_id}/deliveries")).json()
 
 
+def reaches(notifier_url: str, request_id: str, status: str) -> Callable[[], Awaitable[bool]]:
+    """A predicate for `wait_until`: an attempt of the request's delivery ended as `status`."""
+
+    async def check() -> bool:
+        return any(a["delivery_status"] == status for a in await deliveries(notifier_url, request_id))
+
+    return check
+
+
 async def test_a_subscriber_failing_three_times_gets_the_fourth_attempt_with_the_same_webhook_id(
     ingest_url, notifier_url, image_host, subscriber, webhook_secret
 ):
-    subscriber.routes["hook"] = failing_then_ok(3)
+    subscriber.routes["hook"] = answers([503, 503, 503])
     accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
 
-    async def delivered() -> bool:
-        return any(
-            a["delivery_status"] == "delivered"
-            for a in await deliveries(notifier_url, accepted["request_id"])
-        )
-
-    assert await wait_until(delivered, timeout=30)
+    assert await wait_until(reaches(notifier_url, accepted["request_id"], "delivered"), timeout=30)
     hits = subscriber.hits("hook")
     assert len(hits) == 4
     assert len({h.headers["webhook-id"] for h in hits}) == 1
@@ -108,30 +86,22 @@ async def test_a_subscriber_that_never_answers_is_dead_lettered_and_can_be_repla
     assert dead[0]["attempts"] == 5  # the test stack's schedule allows 4 retries
     assert dead[0]["last_error"] == "timeout"
 
-    subscriber.routes["hook"] = failing_then_ok(0)
+    subscriber.routes["hook"] = answers()
     async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         resp = await client.post(f"{notifier_url}/deliveries/{dead[0]['delivery_id']}/replay")
     assert resp.status_code == 202
 
-    async def delivered() -> bool:
-        log = await deliveries(notifier_url, accepted["request_id"])
-        return any(a["delivery_status"] == "delivered" for a in log)
-
-    assert await wait_until(delivered, timeout=30)
+    assert await wait_until(reaches(notifier_url, accepted["request_id"], "delivered"), timeout=30)
     assert len({h.headers["webhook-id"] for h in subscriber.hits("hook")}) == 1
 
 
 async def test_a_subscriber_answering_410_gone_is_dead_lettered_after_one_attempt(
     ingest_url, notifier_url, image_host, subscriber
 ):
-    subscriber.routes["hook"] = failing_then_ok(1000, status=410)
+    subscriber.routes["hook"] = answers(then=410)
     accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
 
-    async def dead() -> bool:
-        log = await deliveries(notifier_url, accepted["request_id"])
-        return bool(log) and log[-1]["delivery_status"] == "dead"
-
-    assert await wait_until(dead, timeout=30)
+    assert await wait_until(reaches(notifier_url, accepted["request_id"], "dead"), timeout=30)
     await asyncio.sleep(1)  # a wrong retry would show up within this window
     assert [a["status_code"] for a in await deliveries(notifier_url, accepted["request_id"])] == [410]
 
@@ -139,7 +109,7 @@ async def test_a_subscriber_answering_410_gone_is_dead_lettered_after_one_attemp
 async def test_a_global_subscription_receives_completions_signed_with_its_own_secret(
     ingest_url, notifier_url, image_host, subscriber
 ):
-    subscriber.routes["global"] = failing_then_ok(0)
+    subscriber.routes["global"] = answers()
     async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         created = await client.post(f"{notifier_url}/subscriptions", json={"url": subscriber.url("global")})
         assert created.status_code == 201
@@ -209,18 +179,14 @@ async def test_a_pending_retry_survives_a_notifier_crash(
     await asyncio.to_thread(services.start_one, pipeline, "notifier")
     await asyncio.to_thread(services.wait_healthy, pipeline)
 
-    async def delivered() -> bool:
-        log = await deliveries(notifier_url, accepted["request_id"])
-        return any(a["delivery_status"] == "delivered" for a in log)
-
-    assert await wait_until(delivered, timeout=60)
+    assert await wait_until(reaches(notifier_url, accepted["request_id"], "delivered"), timeout=60)
     assert len({h.headers["webhook-id"] for h in subscriber.hits("hook")}) == 1
 
 
 async def test_a_replayed_delivery_keeps_numbering_its_attempts(
     ingest_url, notifier_url, image_host, subscriber
 ):
-    subscriber.routes["hook"] = failing_then_ok(1000, status=410)
+    subscriber.routes["hook"] = answers(then=410)
     accepted = await finished_request(ingest_url, image_host, webhook_url=subscriber.url("hook"))
 
     hook = subscriber.url("hook")
@@ -233,7 +199,7 @@ async def test_a_replayed_delivery_keeps_numbering_its_attempts(
         return bool(log) and log[-1]["delivery_status"] == "dead"
 
     assert await wait_until(dead, timeout=30)
-    subscriber.routes["hook"] = failing_then_ok(0)
+    subscriber.routes["hook"] = answers()
     delivery_id = (await hook_log())[0]["delivery_id"]
     async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
         assert (await client.post(f"{notifier_url}/deliveries/{delivery_id}/replay")).status_code == 202

@@ -1,8 +1,8 @@
-"""The documentation generator, loaded from scripts/gen_docs.py, and what it renders (once)."""
+"""The documentation generator, the package scripts/gendocs, and what it renders (once)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -12,13 +12,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def load_gen_docs():
-    name = "imgpipe_gen_docs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "gen_docs.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The scripts/gendocs package (scripts/ is no package, so its folder goes on the path once)."""
+    scripts = str(ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.append(scripts)
+    return importlib.import_module("gendocs")
 
 
 @pytest.fixture(scope="session")
