@@ -287,3 +287,39 @@ async def test_openapi_and_docs_are_served_and_every_error_is_declared_as_proble
     assert set(
         document["paths"]["/requests/{request_id}/output.csv"]["get"]["responses"]["200"]["content"]
     ) == {"text/csv"}
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+INJECTIONS = [
+    "x\n=cmd|' /C calc'!A0",
+    "x\r=cmd|' /C calc'!A0",
+    "x\r\n=cmd|' /C calc'!A0",
+    "x\n\r=1+1",
+    "\n+1\n-2\n@SUM(A1)\n\tx",
+    '=HYPERLINK("http://evil","y")\n"quoted"\r\n,comma',
+    "x\u2028=1\x85=2\x0b=3",
+]
+
+
+@pytest.mark.parametrize("name", INJECTIONS)
+def test_a_product_name_with_line_breaks_stays_one_neutralised_cell(name):
+    images = [
+        image(2, 0, "http://a/1.jpg", "http://o/1.jpg", serial=1, name=name),
+        image(2, 1, "http://a/2.jpg", "http://o/2.jpg", serial=1, name=name),
+        image(3, 0, "http://a/3.jpg", "http://o/3.jpg", serial=2, name="Hat"),
+    ]
+
+    text = render_output_csv(images)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+
+    assert len(rows) == 3  # the header and one record per product, whatever the name holds
+    assert all(len(r) == 4 for r in rows)
+    assert rows[1][0] == "1"
+    assert rows[1][2:] == ["http://a/1.jpg,http://a/2.jpg", "http://o/1.jpg,http://o/2.jpg"]
+    assert rows[2] == ["2", "Hat", "http://a/3.jpg", "http://o/3.jpg"]
+    assert rows[1][1].replace("'", "") == name.replace("'", "")  # only neutralising marks were added
+    cells = [cell for r in rows for cell in r]
+    assert not [c for c in cells if c.startswith(FORMULA_STARTS)]
+    # A reader that splits on line breaks (ignoring quotes) sees no formula either.
+    assert not [line for line in text.splitlines() if line.startswith(FORMULA_STARTS)]
+    assert not [line for line in rows[1][1].splitlines() if line.startswith(FORMULA_STARTS)]

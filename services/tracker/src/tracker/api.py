@@ -13,8 +13,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import csv
-import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -248,28 +246,31 @@ async def output_csv(request_id: UUID, request: Request, caller: Principal = REA
 
 
 def render_output_csv(images: Sequence[Any]) -> str:
-    """One line per product in input order, both URL lists always one quoted cell.
+    """One record per product in input order, both URL lists always one quoted cell.
 
-    Outputs are aligned with inputs position by position; a failed image leaves its slot empty.
+    Outputs are aligned with inputs position by position; a failed image leaves its slot empty. A
+    product name keeps its embedded line breaks inside one quoted cell, neutralised on every line.
     """
-    out = io.StringIO()
-    out.write(OUTPUT_HEADER + "\r\n")
-    writer = csv.writer(out, lineterminator="")
     products: dict[int, list[Any]] = {}
     for image in images:
         products.setdefault(image["row_number"], []).append(image)
+    lines = [OUTPUT_HEADER]
     for row_number in sorted(products):
         shots = sorted(products[row_number], key=lambda s: s["position"])
         first = shots[0]
-        writer.writerow([first["serial_number"], neutralise_cell(first["product_name"])])
         inputs = ",".join(s["input_url"] for s in shots)
         outputs = ",".join(s["output_url"] or "" for s in shots)
-        out.write(f",{quoted(inputs)},{quoted(outputs)}\r\n")
-    return out.getvalue()
+        cells = [str(first["serial_number"]), csv_cell(first["product_name"])]
+        lines.append(",".join([*cells, csv_cell(inputs, quote=True), csv_cell(outputs, quote=True)]))
+    return "\r\n".join(lines) + "\r\n"
 
 
-def quoted(cell: str) -> str:
-    return '"' + cell.replace('"', '""') + '"'
+def csv_cell(value: str, *, quote: bool = False) -> str:
+    """A neutralised cell, quoted (RFC 4180) when asked or when it holds a separator or line break."""
+    value = neutralise_cell(value)
+    if quote or any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 @router.get("/healthz", response_model=Health)
