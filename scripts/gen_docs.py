@@ -471,22 +471,27 @@ def render_topics() -> str:
 
 
 def metric_families() -> list[tuple[str, str, list[str], str]]:
-    """(exposed name, type, labels, help) of every metric declared in pipeline_runtime.metrics."""
-    try:
-        module = importlib.import_module("pipeline_runtime.metrics")
-    except ImportError:
-        return []
-    found = []
-    for value in vars(module).values():
-        name = getattr(value, "_name", None)
-        kind = getattr(value, "_type", None)
-        if not isinstance(name, str) or kind not in ("counter", "gauge", "histogram", "summary"):
+    """(exposed name, type, labels, help) of every metric declared in pipeline_runtime.metrics
+    or in a service's own metrics.py (e.g. tracker/worker/metrics.py)."""
+    names = ["pipeline_runtime.metrics"]
+    for path in sorted(ROOT.glob("services/*/src/**/metrics.py")):
+        src = next(parent for parent in path.parents if parent.name == "src")
+        names.append(".".join(path.relative_to(src).with_suffix("").parts))
+    found = {}
+    for module_name in names:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
             continue
-        exposed = name + "_total" if kind == "counter" else name
-        found.append(
-            (exposed, kind, list(getattr(value, "_labelnames", ())), getattr(value, "_documentation", ""))
-        )
-    return sorted(found)
+        for value in vars(module).values():
+            name = getattr(value, "_name", None)
+            kind = getattr(value, "_type", None)
+            if not isinstance(name, str) or kind not in ("counter", "gauge", "histogram", "summary"):
+                continue
+            exposed = name + "_total" if kind == "counter" else name
+            labels = list(getattr(value, "_labelnames", ()))
+            found[exposed] = (exposed, kind, labels, getattr(value, "_documentation", ""))
+    return [found[name] for name in sorted(found)]
 
 
 def render_metrics() -> str:

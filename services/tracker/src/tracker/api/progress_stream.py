@@ -5,12 +5,14 @@ The stream sends `event: progress` with the request's status JSON (the body of
 every POLL_SECONDS. It ends with `event: done` once every image is finished, or silently after
 TRACKER_EVENTS_MAX_SECONDS (clients reconnect, as EventSource does); a `: keep-alive` comment
 goes out after KEEPALIVE_SECONDS without a message so that proxies keep the connection open.
+
+Streams are capped per key, per tenant and per process (stream_slots.py; 429 beyond), and poll
+through the resources' `stream_queries`, whose connections plain reads never wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,11 +24,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
-from pydantic_core import to_jsonable_python
+from starlette.types import Receive, Scope, Send
 
-from .aggregation import Progress
-from .config import Settings
+from ..config import Settings
+from .models import RequestStatus
 from .problems import problem, problem_responses
+from .resources import Resources
+from .stream_slots import StreamSlot, StreamSlots, TooManyStreams
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -36,9 +40,10 @@ POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 READ_TIMEOUT = 5.0  # one status query; a stream whose database hangs ends instead
 RETRY_MILLISECONDS = 2000  # the reconnection delay suggested to EventSource clients
-STATUS_FIELDS = ("total_images", "processed_images", "failed_images")
+RETRY_AFTER_SECONDS = "5"  # told to a caller refused for holding too many streams
 
-StatusReader = Callable[[UUID], Awaitable["dict[str, Any] | None"]]
+Status = dict[str, Any]  # the status JSON as sent: RequestStatus.model_dump(mode="json")
+StatusReader = Callable[[UUID], Awaitable[Status | None]]
 
 
 @dataclass(frozen=True)
@@ -48,41 +53,24 @@ class StreamLimits:
     keepalive_seconds: float = KEEPALIVE_SECONDS
 
 
-@functools.cache
-def _limits_from_environment() -> StreamLimits:
-    return StreamLimits(Settings().events_max_seconds)
-
-
 def stream_limits(request: Request) -> StreamLimits:
-    """From the app's settings when it keeps them, else from the environment the API runs with."""
-    settings = getattr(request.app.state, "settings", None)
-    if isinstance(settings, Settings):
-        return StreamLimits(settings.events_max_seconds)
-    return _limits_from_environment()
+    settings: Settings = request.app.state.settings
+    return StreamLimits(settings.events_max_seconds)
 
 
-def status_body(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON of GET /status/{request_id} for a row of the requests table (same field order)."""
-    progress = Progress(*(row[k] for k in STATUS_FIELDS))
-    body = {
-        "request_id": row["request_id"],
-        "status": row["status"],
-        **{k: row[k] for k in STATUS_FIELDS},
-        "progress": round(progress.fraction, 4),
-        **{k: row[k] for k in ("created_at", "updated_at", "completed_at")},
-    }
-    return to_jsonable_python(body)
+def stream_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.stream_slots
+    return slots
 
 
 def status_reader(request: Request, caller: Principal) -> StatusReader:
-    """Reads the caller's request: another tenant's is as unknown as one that does not exist."""
-    repository = request.app.state.resources.repository
+    """Reads the caller's request (tenant-scoped in the query) through the streams' own connections."""
+    held: Resources = request.app.state.resources
+    queries = held.stream_queries
 
-    async def read(request_id: UUID) -> dict[str, Any] | None:
-        row = await asyncio.wait_for(repository.request_status(request_id), READ_TIMEOUT)
-        if row is None or row["tenant_id"] != caller.tenant_id:
-            return None
-        return status_body(row)
+    async def read(request_id: UUID) -> Status | None:
+        row = await asyncio.wait_for(queries.request_status(caller.tenant_id, request_id), READ_TIMEOUT)
+        return None if row is None else RequestStatus.of(row).model_dump(mode="json")
 
     return read
 
@@ -96,7 +84,7 @@ def finished(status: Mapping[str, Any]) -> bool:
 
 
 async def progress_stream(
-    read: StatusReader, request_id: UUID, first: dict[str, Any], limits: StreamLimits
+    read: StatusReader, request_id: UUID, first: Status, limits: StreamLimits
 ) -> AsyncIterator[str]:
     """The messages of one stream, bounded in time; `first` is the status read before it began."""
     loop = asyncio.get_running_loop()
@@ -129,6 +117,21 @@ async def progress_stream(
     yield ": time limit reached, reconnect for more\n\n"
 
 
+class SlotStreamingResponse(StreamingResponse):
+    """A stream that gives its slot back however it ends: finished, timed out or disconnected."""
+
+    def __init__(self, content: AsyncIterator[str], slot: StreamSlot) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
+
+
 @router.get(
     "/requests/{request_id}/events",
     response_class=StreamingResponse,
@@ -140,7 +143,7 @@ async def progress_stream(
             ),
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **problem_responses(401, 403, 404, 422, 503),
+        **problem_responses(401, 403, 404, 422, 429, 503),
     },
 )
 async def request_events(
@@ -148,14 +151,26 @@ async def request_events(
     request: Request,
     caller: Principal = READ,
     limits: StreamLimits = Depends(stream_limits),
+    slots: StreamSlots = Depends(stream_slots),
 ) -> Response:
-    """Live progress as Server-Sent Events until the request is finished (time-limited)."""
-    read = status_reader(request, caller)
-    first = await read(request_id)  # before the stream: 404 and 503 are still proper answers
+    """Live progress as Server-Sent Events until the request is finished (time-limited, capped per key).
+
+    At most TRACKER_EVENTS_MAX_PER_KEY streams per key, TRACKER_EVENTS_MAX_PER_TENANT per tenant and
+    TRACKER_EVENTS_MAX_OPEN in all are open at once; one more is a 429 problem.
+    """
+    try:
+        slot = slots.take(caller)
+    except TooManyStreams as exc:
+        refused = problem(429, "too-many-streams", "Too many open streams", exc.detail)
+        refused.headers["retry-after"] = RETRY_AFTER_SECONDS
+        return refused
+    try:
+        read = status_reader(request, caller)
+        first = await read(request_id)  # before the stream: 404 and 503 are still proper answers
+    except BaseException:
+        slot.release()
+        raise
     if first is None:
+        slot.release()
         return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
-    return StreamingResponse(
-        progress_stream(read, request_id, first, limits),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return SlotStreamingResponse(progress_stream(read, request_id, first, limits), slot)
