@@ -62,12 +62,3 @@ class ImageItem(BaseModel):
 class ImagesPage(BaseModel):
     items: list[ImageItem]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(BaseModel):
-    status: Literal["ok"] = "ok"
-    database: Literal["ok"] = "ok"

@@ -24,11 +24,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
+from pipeline_runtime.httpkit import problem, problem_responses
 from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
 from .models import RequestStatus
-from .problems import problem, problem_responses
 from .resources import Resources
 from .stream_slots import StreamSlot, StreamSlots, TooManyStreams
 
@@ -161,9 +161,8 @@ async def request_events(
     try:
         slot = slots.take(caller)
     except TooManyStreams as exc:
-        refused = problem(429, "too-many-streams", "Too many open streams", exc.detail)
-        refused.headers["retry-after"] = RETRY_AFTER_SECONDS
-        return refused
+        retry = {"retry-after": RETRY_AFTER_SECONDS}
+        return problem(429, "too-many-streams", "Too many open streams", exc.detail, headers=retry)
     try:
         read = status_reader(request, caller)
         first = await read(request_id)  # before the stream: 404 and 503 are still proper answers

@@ -6,25 +6,21 @@ connections), so however many streams are open, plain reads keep the connections
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import asyncpg
-import structlog
-from pipeline_runtime.api_access import BOOTSTRAP_WAIT, start_bootstrap
-from pipeline_runtime.auth import AsyncpgKeyStore, Principal
-from pipeline_runtime.database import DATABASE_UNAVAILABLE
+from pipeline_runtime.auth import Principal
+from pipeline_runtime.database import database_reachable
+from pipeline_runtime.httpkit import ResourceFactory, key_store, run_checks, serving_pool
 
 from ..config import Settings
 from .queries import AsyncpgProgressQueries, ProgressQueries
 
-log = structlog.get_logger(__name__)
-CHECK_TIMEOUT = 2.0
 READ_POOL_SIZE = 10
+STREAMS_APPLICATION_NAME = "tracker-api-streams"  # how the streams' connections show in pg_stat_activity
 
 
 class KeyStore(Protocol):
@@ -41,47 +37,27 @@ class Resources:
     key_store: KeyStore | None = None  # None: the app keeps NoKeys (every key is refused)
 
 
-ResourceFactory = Callable[[Settings], AbstractAsyncContextManager[Resources]]
+TrackerResources = ResourceFactory[Settings, Resources]
 
 
-async def reachable(pool: asyncpg.Pool) -> bool:
-    try:
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), CHECK_TIMEOUT)
-    except Exception:  # noqa: BLE001 - any failure means not reachable
-        return False
-    return True
-
-
-async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
-    """Close gracefully, but never hang shutdown on a connection lost in an outage."""
-    try:
-        await asyncio.wait_for(pool.close(), timeout)
-    except TimeoutError:
-        log.warning("database.pool_close_timeout", timeout=timeout)
-        pool.terminate()
-
-
-async def open_pool(dsn: str, max_size: int, name: str) -> asyncpg.Pool:
-    """min_size=0: the API starts, and answers 503, while PostgreSQL is down."""
-    settings = {"application_name": name}
-    return await asyncpg.create_pool(dsn, min_size=0, max_size=max_size, timeout=5, server_settings=settings)
+def with_application_name(dsn: str, name: str) -> str:
+    """The DSN with `application_name` set (asyncpg passes it to the server as a setting)."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    query["application_name"] = name
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @contextlib.asynccontextmanager
 async def connect_database(settings: Settings) -> AsyncIterator[Resources]:
-    reads = await open_pool(settings.database_url, READ_POOL_SIZE, "tracker-api")
-    streams = await open_pool(settings.database_url, settings.events_pool_size, "tracker-api-streams")
-
-    async def readiness() -> dict[str, bool]:
-        return {"database": await reachable(reads)}
-
-    keys = AsyncpgKeyStore(reads)
-    bootstrap = start_bootstrap(keys, settings.bootstrap_api_key, DATABASE_UNAVAILABLE)
-    await asyncio.wait({bootstrap}, timeout=BOOTSTRAP_WAIT)  # serve anyway while PostgreSQL is down
-    try:
-        yield Resources(AsyncpgProgressQueries(reads), AsyncpgProgressQueries(streams), readiness, keys)
-    finally:
-        bootstrap.cancel()
-        await asyncio.wait({bootstrap}, timeout=5)
-        await close_pool(streams)
-        await close_pool(reads)
+    """Both pools open no connection up front: the API starts, and answers 503, while PostgreSQL is down."""
+    streams_dsn = with_application_name(settings.database_url, STREAMS_APPLICATION_NAME)
+    async with (
+        serving_pool(settings.database_url, max_size=READ_POOL_SIZE) as reads,
+        serving_pool(streams_dsn, max_size=settings.events_pool_size) as streams,
+        key_store(reads, settings.bootstrap_api_key) as keys,
+    ):
+        checks = {"database": lambda: database_reachable(reads)}
+        yield Resources(
+            AsyncpgProgressQueries(reads), AsyncpgProgressQueries(streams), lambda: run_checks(checks), keys
+        )

@@ -1,6 +1,6 @@
-"""The status routes: request status, its images, the output CSV, and the health checks.
+"""The status routes: request status, its images and the output CSV.
 
-Every route but the health checks needs an API key with the `read` scope and answers only for
+Every route needs an API key with the `read` scope and answers only for
 requests of the key's tenant: another tenant's request id is a 404, exactly like an id that does
 not exist. Handlers stay thin: the queries read, models.py shapes, csv_output.py renders.
 """
@@ -16,16 +16,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
+from pipeline_runtime.httpkit import invalid, problem, problem_responses
 
 from .csv_output import OUTPUT_HEADER, render_output_csv
-from .models import Health, ImageItem, ImagesPage, Readiness, RequestStatus
-from .problems import problem, problem_responses
+from .models import ImageItem, ImagesPage, RequestStatus
 from .queries import ProgressQueries
 from .resources import Resources
 
 router = APIRouter()
 READ = api_key("read")
 MAX_CURSOR_VALUE = 2**31 - 1  # row numbers and positions are PostgreSQL integers
+# What each request parameter must be, said the same way whatever pydantic's wording is.
+FIELD_RULES = {
+    "request_id": "request_id must be a UUID",
+    "limit": "limit must be an integer from 1 to 1000",
+}
 
 
 def resources(request: Request) -> Resources:
@@ -92,7 +97,7 @@ async def list_images(
         after = decode_cursor(cursor) if cursor else None
     except ValueError:
         errors = [{"row": None, "column": "cursor", "message": "not a cursor this API gave"}]
-        return problem(422, "invalid-cursor", "Invalid cursor", "invalid: cursor", errors=errors)
+        return invalid("invalid-cursor", "Invalid cursor", errors)
     if await queries(request).request_status(caller.tenant_id, request_id) is None:
         return not_found(request_id)
     rows = await queries(request).images_page(caller.tenant_id, request_id, after, limit)
@@ -129,19 +134,3 @@ async def output_csv(request_id: UUID, request: Request, caller: Principal = REA
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{request_id}.csv"'},
     )
-
-
-@router.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """The process is alive (nothing else is checked)."""
-    return Health()
-
-
-@router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
-async def readyz(request: Request) -> Readiness | Response:
-    """Ready when PostgreSQL answers: it is all the status API reads (it uses no broker)."""
-    checks = await resources(request).readiness()
-    if not all(checks.values()):
-        down = ", ".join(name for name, ok in checks.items() if not ok)
-        return problem(503, "not-ready", "Not ready", f"unreachable: {down}", checks=checks)
-    return Readiness()
