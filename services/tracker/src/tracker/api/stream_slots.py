@@ -68,7 +68,10 @@ class StreamSlots:
 
     def _give_back(self, key_id: UUID, tenant_id: str) -> None:
         self.open -= 1
-        for counts, name in ((self._by_key, key_id), (self._by_tenant, tenant_id)):
-            counts[name] -= 1
-            if counts[name] <= 0:
-                del counts[name]  # the maps hold only callers with streams open: bounded by `total`
+        self._by_key[key_id] -= 1
+        self._by_tenant[tenant_id] -= 1
+        # The maps hold only callers with streams open, so they never hold more than `total` entries.
+        if self._by_key[key_id] <= 0:
+            del self._by_key[key_id]
+        if self._by_tenant[tenant_id] <= 0:
+            del self._by_tenant[tenant_id]
