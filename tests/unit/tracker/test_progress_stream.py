@@ -22,7 +22,26 @@ KEYS = {
     "uploader": Principal(uuid4(), "default", frozenset({"upload"})),
     "other-tenant": Principal(uuid4(), "acme", frozenset({"read"})),
 }
-FAST = StreamLimits(max_seconds=3.0, poll_seconds=0.01, keepalive_seconds=10.0)
+
+
+class VirtualClock:
+    """A stream's clock whose sleeps pass at once: no test here waits on, or depends on, real time."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.time += seconds
+        await asyncio.sleep(0)  # let the other tasks run, as a real sleep would
+
+
+def fast(
+    max_seconds: float = 3.0, poll_seconds: float = 0.01, keepalive_seconds: float = 10.0
+) -> StreamLimits:
+    return StreamLimits(max_seconds, poll_seconds, keepalive_seconds, clock=VirtualClock())
 
 
 class FakeKeyStore:
@@ -42,7 +61,7 @@ def repository() -> ScriptedQueries:
 @pytest.fixture
 async def client(repository, tmp_path):
     app = build_app(repository, FakeKeyStore(), Settings(media_dir=tmp_path / "media"))
-    app.dependency_overrides[stream_limits] = lambda: FAST
+    app.dependency_overrides[stream_limits] = fast
     async with serve(app, {"Authorization": "Bearer reader"}) as client:
         client.app = app
         yield client
@@ -112,7 +131,7 @@ async def test_an_unfinished_request_gets_keep_alives_and_the_stream_ends_at_the
     client, repository
 ):
     rid = repository.script((5, 1, 0))
-    client.app.dependency_overrides[stream_limits] = lambda: StreamLimits(0.5, 0.01, 0.1)
+    client.app.dependency_overrides[stream_limits] = lambda: fast(0.5, 0.01, 0.1)
 
     resp = await client.get(f"/requests/{rid}/events")
 
@@ -170,7 +189,7 @@ async def test_a_database_failure_mid_stream_ends_the_stream():
         raise ConnectionResetError("lost")
 
     first = status_body(rid, 2, 0, 0)
-    chunks = [c async for c in progress_stream(read, rid, first, FAST)]
+    chunks = [c async for c in progress_stream(read, rid, first, fast())]
 
     events = [e for e, _ in parse("".join(chunks)) if e != "comment"]
     assert events == ["progress", "progress"]  # the initial one and the change; then it ended
@@ -198,7 +217,7 @@ async def capped(tmp_path):
         media_dir=tmp_path / "media", events_max_per_key=2, events_max_per_tenant=3, events_max_open=4
     )
     app = build_app(plain, FakeKeyStore(), settings, stream_queries=streams)
-    app.dependency_overrides[stream_limits] = lambda: FAST
+    app.dependency_overrides[stream_limits] = fast
     async with serve(app) as client:
         client.app = app
         yield client, app.state.stream_slots, plain, streams
@@ -266,7 +285,7 @@ async def test_a_client_that_disconnects_mid_stream_gives_its_place_back(capped)
     client, slots, _, streams = capped
     streams.gate.set()
     rid = streams.script((3, 1, 0))  # never finishes, and the time limit is far: only the disconnect ends it
-    client.app.dependency_overrides[stream_limits] = lambda: StreamLimits(600.0, 0.01, 10.0)
+    client.app.dependency_overrides[stream_limits] = lambda: StreamLimits(600.0, 0.01, 10.0)  # real time
     app = client._transport.app  # the app as served, inside its lifespan
     gone = asyncio.Event()
     sent: list[dict] = []

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
@@ -46,11 +46,28 @@ Status = dict[str, Any]  # the status JSON as sent: RequestStatus.model_dump(mod
 StatusReader = Callable[[UUID], Awaitable[Status | None]]
 
 
+class Clock(Protocol):
+    """Time as a stream sees it; tests pass one whose sleeps advance it at once."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass(frozen=True)
 class StreamLimits:
     max_seconds: float
     poll_seconds: float = POLL_SECONDS
     keepalive_seconds: float = KEEPALIVE_SECONDS
+    clock: Clock = field(default_factory=LoopClock)
 
 
 def stream_limits(request: Request) -> StreamLimits:
@@ -87,16 +104,16 @@ async def progress_stream(
     read: StatusReader, request_id: UUID, first: Status, limits: StreamLimits
 ) -> AsyncIterator[str]:
     """The messages of one stream, bounded in time; `first` is the status read before it began."""
-    loop = asyncio.get_running_loop()
-    started = last_sent = loop.time()
+    clock = limits.clock
+    started = last_sent = clock.now()
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     yield message("progress", first)
     if finished(first):
         yield message("done", first)
         return
     previous = first
-    while loop.time() - started < limits.max_seconds:
-        await asyncio.sleep(min(limits.poll_seconds, max(limits.max_seconds - (loop.time() - started), 0)))
+    while clock.now() - started < limits.max_seconds:
+        await clock.sleep(min(limits.poll_seconds, max(limits.max_seconds - (clock.now() - started), 0)))
         try:
             status = await read(request_id)
         except Exception as exc:  # noqa: BLE001 - the answer has begun: end it; the client reconnects
@@ -104,7 +121,7 @@ async def progress_stream(
             return
         if status is None:
             return
-        now = loop.time()
+        now = clock.now()
         if status != previous:
             previous, last_sent = status, now
             yield message("progress", status)
