@@ -32,11 +32,13 @@ def documents() -> tuple[dict, dict]:
     """The OpenAPI documents as the services build them (no connection is made to build one)."""
     from ingest.app import create_app
     from ingest.config import Settings as IngestSettings
-    from tracker.api import create_api
+    from tracker.api import create_app as create_tracker_app
     from tracker.config import Settings as TrackerSettings
 
     media = Path(tempfile.gettempdir()) / "imgpipe-openapi-media"
-    return create_app(IngestSettings()).openapi(), create_api(TrackerSettings(media_dir=media)).openapi()
+    return create_app(IngestSettings()).openapi(), create_tracker_app(
+        TrackerSettings(media_dir=media)
+    ).openapi()
 
 
 INGEST_DOCUMENT, TRACKER_DOCUMENT = documents()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import uuid
 
 import httpx
 import pytest
@@ -153,3 +155,79 @@ async def test_unknown_and_malformed_request_ids_are_404_and_422_problems(http, 
         malformed = await http.get(f"{tracker_url}/{path.format('12345')}")
         assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
         assert (malformed.status_code, malformed.headers["content-type"]) == (422, PROBLEM)
+
+
+async def test_a_product_name_with_a_newline_and_a_formula_stays_one_neutralised_record(
+    http, ingest_url, tracker_url, image_host
+):
+    """Issue 12, defect 1: the name after the line break must not start a record, nor a formula."""
+    u = image_host.url
+    attack = "x\n=cmd|' /C calc'!A0"
+    text = "S. No.,Product Name,Input Image Urls\r\n"
+    text += f'1,"{attack}","{u("1.jpg")},{u("2.jpg")}"\r\n'
+    text += f'2,"crlf\r\n+1","{u("3.jpg")}"\r\n'
+    text += f"3,Hat,{u('4.jpg')}\r\n"
+    accepted = await upload(http, ingest_url, text)
+    await wait_finished(http, accepted["status_url"])
+
+    output = await http.get(f"{tracker_url}/requests/{accepted['request_id']}/output.csv")
+
+    assert output.status_code == 200, output.text
+    rows = list(csv.reader(io.StringIO(output.text, newline="")))
+    assert [len(r) for r in rows] == [4, 4, 4, 4]
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert [r[1] for r in rows[1:]] == ["x\n'=cmd|' /C calc'!A0", "crlf\r\n'+1", "Hat"]
+    assert [r[2] for r in rows[1:]] == [f"{u('1.jpg')},{u('2.jpg')}", u("3.jpg"), u("4.jpg")]
+    assert all(len(r[3].split(",")) == len(r[2].split(",")) and "" not in r[3].split(",") for r in rows[1:])
+    formula_starts = ("=", "+", "-", "@", "\t", "\r")
+    assert not [line for line in output.text.splitlines() if line.startswith(formula_starts)]
+
+
+async def new_read_key(http: httpx.AsyncClient, ingest_url: str, tenant: str) -> dict[str, str]:
+    resp = await http.post(f"{ingest_url}/keys", json={"tenant_id": tenant, "scopes": ["read", "upload"]})
+    assert resp.status_code == 201, resp.text
+    return {"Authorization": f"Bearer {resp.json()['key']}"}
+
+
+async def test_one_key_cannot_hold_more_progress_streams_than_its_cap_and_reads_keep_answering(
+    http, ingest_url, tracker_url, image_host
+):
+    """Issue 12, defect 5 on the tracker API: beyond TRACKER_EVENTS_MAX_PER_KEY (4) streams, 429."""
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    hog, neighbour = [await new_read_key(http, ingest_url, tenant) for _ in range(2)]
+    other = await new_read_key(http, ingest_url, f"t-{uuid.uuid4().hex[:10]}")
+    rows = f"S. No.,Product Name,Input Image Urls\n1,Lamp,{image_host.url('held.jpg')}\n"
+    held = (
+        await http.post(f"{ingest_url}/upload", files={"file": ("p.csv", rows.encode())}, headers=hog)
+    ).json()
+    mine = (
+        await http.post(f"{ingest_url}/upload", files={"file": ("p.csv", rows.encode())}, headers=other)
+    ).json()
+    events = f"{tracker_url}/requests/{held['request_id']}/events"
+
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=20)) as streams:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [await open_stream(stack, streams, events, hog) for _ in range(4)]
+            refused = await streams.get(events, headers=hog)
+            neighbours = await open_stream(stack, streams, events, neighbour)
+            reads = [await streams.get(mine["status_url"], headers=other) for _ in range(10)]
+    image_host.release.set()
+
+    assert opened == [200] * 4
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == PROBLEM
+    assert refused.headers["retry-after"]
+    assert neighbours == 200  # the cap is the key's; the tenant's (16) is not reached
+    assert [r.status_code for r in reads] == [200] * 10
+
+
+async def open_stream(stack: contextlib.AsyncExitStack, http: httpx.AsyncClient, url: str, headers) -> int:
+    """Open a progress stream and keep it open (in `stack`); its status, after the first event if 200."""
+    resp = await stack.enter_async_context(http.stream("GET", url, headers=headers))
+    if resp.status_code == 200:
+        lines = resp.aiter_lines()
+        stack.push_async_callback(lines.aclose)  # closing the iterator would close the connection
+        async for line in lines:
+            if line.startswith("event: progress"):
+                break
+    return resp.status_code

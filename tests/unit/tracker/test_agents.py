@@ -6,11 +6,12 @@ from uuid import uuid4
 
 import pytest
 from pipeline_schemas import ImageCompressed, ImageCompressionFailed, RequestCompleted, encode, utc_now
-from tracker.agents import process_results, record_until_stored
-from tracker.repository import Recorded
+from prometheus_client import REGISTRY
+from tracker.worker.agents import process_results, record_until_stored
+from tracker.worker.repository import Recorded
 
 
-class FakeProgressRepository:
+class FakeResultRecorder:
     """Counts each image once, like the real one, and records every call."""
 
     def __init__(self, total: int) -> None:
@@ -37,6 +38,14 @@ class FakeProgressRepository:
         return Recorded(counted=True, completed=done)
 
 
+class FakeRelay:
+    def __init__(self, woken: list[int]) -> None:
+        self.woken = woken
+
+    def wake(self) -> None:
+        self.woken.append(1)
+
+
 async def values(*raw: bytes):
     for item in raw:
         yield item
@@ -56,7 +65,7 @@ def compressed(request_id, image_id=None) -> ImageCompressed:
 
 async def test_each_result_is_recorded_and_a_completion_is_signalled_once():
     rid = uuid4()
-    repo = FakeProgressRepository(total=2)
+    repo = FakeResultRecorder(total=2)
     first = compressed(rid)
     signals: list[int] = []
     stream = values(encode(first), encode(first), encode(compressed(rid)))
@@ -68,7 +77,7 @@ async def test_each_result_is_recorded_and_a_completion_is_signalled_once():
 
 async def test_an_undecodable_message_is_skipped_and_the_rest_still_recorded():
     rid = uuid4()
-    repo = FakeProgressRepository(total=5)
+    repo = FakeResultRecorder(total=5)
     failed = ImageCompressionFailed(request_id=rid, image_id=uuid4(), reason_code="timeout", message="slow")
     await process_results(values(b"not json", encode(failed)), repo.record_result, lambda: None)
     assert [c.image_id for c in repo.calls] == [failed.image_id]
@@ -97,21 +106,46 @@ async def test_a_programming_error_is_not_retried_forever():
 
 
 async def test_the_faust_agent_records_results_through_its_dependencies():
-    from tracker.app import create_faust_app
     from tracker.config import Settings
+    from tracker.worker.app import create_faust_app
 
     app = create_faust_app(
         Settings(data_dir="/tmp/tracker-agent-test", kafka={"bootstrap_servers": "unused:9092"})
     )
     app.finalize()
     app.flow_control.resume()
-    repo = FakeProgressRepository(total=1)
+    repo = FakeResultRecorder(total=1)
     woken: list[int] = []
-    app.deps.repository = repo
-    app.deps.relay = type("Relay", (), {"wake": lambda self: woken.append(1)})()
+    app.deps.provide(repo, FakeRelay(woken))
     agent = app.agents["record-results"]
     async with agent.test_context() as agent_under_test:
         event = compressed(uuid4())
         await agent_under_test.put(encode(event))
     assert [c.image_id for c in repo.calls] == [event.image_id]
     assert woken == [1]
+
+
+def test_the_worker_refuses_to_record_before_it_started():
+    from tracker.worker.app import WorkerDeps
+
+    with pytest.raises(RuntimeError, match="not started"):
+        WorkerDeps().recorder  # noqa: B018 - the property raises
+
+
+def counter(name: str, label: str, value: str) -> float:
+    return REGISTRY.get_sample_value(name, {"service": "tracker", label: value}) or 0.0
+
+
+async def test_results_and_completions_are_counted_in_the_workers_metrics():
+    names = [
+        ("imgpipe_results_recorded_total", "outcome", "counted"),
+        ("imgpipe_results_recorded_total", "outcome", "duplicate"),
+        ("imgpipe_requests_completed_total", "status", "completed"),
+    ]
+    before = [counter(*n) for n in names]
+    rid, image_id = uuid4(), uuid4()
+    twice = values(encode(compressed(rid, image_id)), encode(compressed(rid, image_id)))
+
+    await process_results(twice, FakeResultRecorder(total=1).record_result, lambda: None)
+
+    assert [counter(*n) - b for n, b in zip(names, before, strict=True)] == [1, 1, 1]

@@ -1,94 +1,22 @@
-"""The status API contract with a fake repository: fields, pagination, output CSV, problem+json."""
+"""The status API contract with fake queries: fields, pagination, output CSV, problem+json."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from tracker.api import Resources, create_api, decode_cursor, encode_cursor, render_output_csv
+from tracker.api.routes import decode_cursor, encode_cursor
 from tracker.config import Settings
 
 from tests.support.keys import MemoryKeyStore
-
-PROBLEM = "application/problem+json"
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def image(row: int, position: int, url: str, output: str | None = None, **fields) -> dict:
-    status = "done" if output else fields.pop("status", "pending")
-    return {
-        "image_id": uuid4(),
-        "row_number": row,
-        "serial_number": fields.pop("serial", row - 1),
-        "product_name": fields.pop("name", f"Product {row - 1}"),
-        "position": position,
-        "input_url": url,
-        "output_url": output,
-        "status": status,
-        "error_code": fields.pop("error_code", None),
-        "error_message": fields.pop("error_message", None),
-        "input_bytes": 1000 if output else None,
-        "output_bytes": 400 if output else None,
-        "width": 64 if output else None,
-        "height": 48 if output else None,
-        "kept_original": False if output else None,
-    }
-
-
-@dataclass
-class FakeRepository:
-    requests: dict[UUID, dict] = field(default_factory=dict)
-    images: dict[UUID, list[dict]] = field(default_factory=dict)
-    failure: Exception | None = None
-
-    def add(
-        self,
-        images: list[dict],
-        processed: int = 0,
-        failed: int = 0,
-        finished: bool = False,
-        tenant: str = "default",
-    ) -> UUID:
-        rid = uuid4()
-        self.requests[rid] = {
-            "request_id": rid,
-            "tenant_id": tenant,
-            "status": "completed" if finished else "pending",
-            "total_products": len({i["row_number"] for i in images}),
-            "total_images": len(images),
-            "processed_images": processed,
-            "failed_images": failed,
-            "created_at": T0,
-            "updated_at": T0,
-            "completed_at": T0 if finished else None,
-        }
-        self.images[rid] = images
-        return rid
-
-    async def request_status(self, request_id: UUID):
-        if self.failure:
-            raise self.failure
-        return self.requests.get(request_id)
-
-    async def images_page(self, request_id: UUID, after, limit: int):
-        ordered = sorted(self.images[request_id], key=lambda i: (i["row_number"], i["position"]))
-        after = after or (-1, -1)
-        return [i for i in ordered if (i["row_number"], i["position"]) > after][:limit]
-
-    async def all_images(self, request_id: UUID):
-        return sorted(self.images[request_id], key=lambda i: (i["row_number"], i["position"]))
+from tests.unit.tracker.fakes import PROBLEM, FakeQueries, Readiness, assert_problem, build_app, image, serve
 
 
 @pytest.fixture
-def repository() -> FakeRepository:
-    return FakeRepository()
+def repository() -> FakeQueries:
+    return FakeQueries()
 
 
 @pytest.fixture
@@ -97,35 +25,15 @@ def keys() -> MemoryKeyStore:
 
 
 @pytest.fixture
-async def client(repository, keys, tmp_path):
-    reachable = {"database": True}
-
-    @contextlib.asynccontextmanager
-    async def resources(_settings):
-        async def database_reachable() -> bool:
-            return reachable["database"]
-
-        yield Resources(repository, database_reachable, keys)
-
-    app = create_api(Settings(media_dir=tmp_path / "media"), resources=resources)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        headers = {"Authorization": f"Bearer {keys.add('default', 'read')}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://tracker.test", headers=headers
-        ) as client:
-            client.reachable = reachable
-            yield client
+def readiness() -> Readiness:
+    return Readiness()
 
 
-def assert_problem(resp: httpx.Response, status: int) -> dict:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    body = resp.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    return body
+@pytest.fixture
+async def client(repository, keys, readiness, tmp_path):
+    app = build_app(repository, keys, Settings(media_dir=tmp_path / "media"), readiness=readiness)
+    async with serve(app, {"Authorization": f"Bearer {keys.add('default', 'read')}"}) as client:
+        yield client
 
 
 async def test_status_has_exactly_the_documented_fields(client, repository):
@@ -190,7 +98,7 @@ async def test_the_cursor_walks_every_image_once_in_input_order(client, reposito
         if cursor is None:
             break
 
-    assert seen == [i["input_url"] for i in images]
+    assert seen == [i.input_url for i in images]
 
 
 @pytest.mark.parametrize("cursor", ["!!!", "bm90LWEtY3Vyc29y", encode_cursor(2**40, 0), "LTE6LTE="])
@@ -243,15 +151,6 @@ async def test_the_output_csv_aligns_outputs_with_inputs_and_leaves_failed_slots
     assert rows[1][3].split(",") == ["http://o/1.jpg", "", "http://o/3.jpg"]
 
 
-def test_output_rows_follow_input_order_even_when_images_arrive_shuffled():
-    images = [image(3, 1, "http://a/d"), image(2, 1, "http://a/b"), image(3, 0, "http://a/c")]
-    images.append(image(2, 0, "http://a/a"))
-
-    lines = render_output_csv(images).splitlines()
-
-    assert lines[1:] == ['1,Product 1,"http://a/a,http://a/b",","', '2,Product 2,"http://a/c,http://a/d",","']
-
-
 async def test_an_unreachable_database_is_a_503_problem(client, repository):
     repository.failure = ConnectionRefusedError(111, "refused")
 
@@ -261,9 +160,9 @@ async def test_an_unreachable_database_is_a_503_problem(client, repository):
     assert resp.headers["retry-after"] == "5"
 
 
-async def test_readyz_follows_the_database_and_healthz_does_not(client):
+async def test_readyz_follows_the_database_and_healthz_does_not(client, readiness):
     assert (await client.get("/readyz")).json() == {"status": "ok", "database": "ok"}
-    client.reachable["database"] = False
+    readiness.database = False
 
     assert_problem(await client.get("/readyz"), 503)
     assert (await client.get("/healthz")).status_code == 200

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from tracker.api import Resources, create_api
+from fastapi.routing import APIRoute
 from tracker.config import Settings
 
 from tests.support.keys import MemoryKeyStore
-from tests.unit.tracker.test_status_api import FakeRepository, assert_problem, image
+from tests.unit.tracker.fakes import FakeQueries, assert_problem, build_app, image, serve
 
 ROUTES = ("/status/{rid}", "/requests/{rid}/images", "/requests/{rid}/output.csv")
 
@@ -22,24 +20,14 @@ def keys() -> MemoryKeyStore:
 
 
 @pytest.fixture
-def repository() -> FakeRepository:
-    return FakeRepository()
+def repository() -> FakeQueries:
+    return FakeQueries()
 
 
 @contextlib.asynccontextmanager
 async def api(repository, keys, media_dir, **settings):
-    @contextlib.asynccontextmanager
-    async def resources(_settings):
-        async def reachable() -> bool:
-            return True
-
-        yield Resources(repository, reachable, keys)
-
-    app = create_api(Settings(media_dir=media_dir, **settings), resources=resources)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tracker.test") as client:
-            yield client
+    async with serve(build_app(repository, keys, Settings(media_dir=media_dir, **settings))) as client:
+        yield client
 
 
 @pytest.fixture
@@ -52,7 +40,7 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def finished_request(repository: FakeRepository, tenant: str = "default"):
+def finished_request(repository: FakeQueries, tenant: str = "default"):
     return repository.add([image(2, 0, "http://a/1.jpg", "http://o/1.jpg")], 1, finished=True, tenant=tenant)
 
 
@@ -85,6 +73,21 @@ async def test_another_tenants_request_is_a_404_like_one_that_does_not_exist(cli
     body = assert_problem(resp, 404)
     assert body["detail"] == f"no request with id {theirs}"
     assert owner.status_code == 200
+    # Every query asked with the caller's tenant: the database, not only the route, keeps them apart.
+    assert {tenant for _, tenant, _ in repository.calls} == {"default", "acme"}
+    assert [call for call in repository.calls if call[1] == "default"] == [
+        ("request_status", "default", theirs)
+    ]
+
+
+async def test_the_api_has_no_route_that_writes(client, repository, keys, tmp_path):
+    """Read-only by design: were a write route added, it would need a tenant-scoped test here."""
+    app = build_app(repository, keys, Settings(media_dir=tmp_path / "media"))
+    methods = {m for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
+
+    assert methods <= {"GET", "HEAD"}
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert_problem(await client.request(method, "/status/00000000-0000-0000-0000-000000000000"), 405)
 
 
 async def test_media_files_are_public_by_url(repository, keys, tmp_path):

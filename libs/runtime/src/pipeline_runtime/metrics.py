@@ -61,14 +61,6 @@ OUTBOX_BACKLOG = Gauge("imgpipe_outbox_backlog_rows", "Outbox rows not yet publi
 WEBHOOK_ATTEMPTS = Counter(
     "imgpipe_webhook_attempts_total", "Webhook attempts by outcome.", ["service", "outcome"]
 )
-RESULTS_RECORDED = Counter(
-    "imgpipe_results_recorded_total",
-    "Image results seen by the tracker (counted or duplicate).",
-    ["service", "outcome"],
-)
-REQUESTS_COMPLETED = Counter(
-    "imgpipe_requests_completed_total", "Requests finished, by status.", ["service", "status"]
-)
 
 
 def install_metrics(app: FastAPI, service: str) -> None:

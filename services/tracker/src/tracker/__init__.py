@@ -1,1 +1,1 @@
-"""Package."""
+"""The tracker: a Faust worker recording image results (`worker/`) and the status API (`api/`)."""

@@ -44,5 +44,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a progress stream (/requests/{id}/events) stays open; clients reconnect.",
     )
+    events_max_per_key: int = Field(
+        4, ge=1, description="Progress streams one API key may hold open at once (429 beyond)."
+    )
+    events_max_per_tenant: int = Field(
+        16, ge=1, description="Progress streams one tenant's keys may hold open at once (429 beyond)."
+    )
+    events_max_open: int = Field(
+        500, ge=1, description="Progress streams one status API process holds open at most (429 beyond)."
+    )
+    events_pool_size: int = Field(
+        2,
+        ge=1,
+        description="PostgreSQL connections the progress streams poll through, apart from those of plain reads.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)

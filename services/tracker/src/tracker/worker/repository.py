@@ -1,22 +1,20 @@
-"""PostgreSQL adapter of the tracker: idempotent result recording, completion outbox, queries."""
+"""PostgreSQL adapter of the worker: idempotent result recording and the completion outbox row.
+
+`ResultRecorder` is what the agent needs; `AsyncpgResultRecorder` its one implementation.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 from pipeline_runtime.database import ACQUIRE_TIMEOUT
-from pipeline_schemas import (
-    REQUEST_COMPLETED,
-    ImageCompressed,
-    ImageCompressionFailed,
-    RequestCompleted,
-    encode,
-)
+from pipeline_schemas import REQUEST_COMPLETED, ImageCompressed, ImageResult, RequestCompleted, encode
 
-from .aggregation import Progress, completion_event_id
+from ..progress import Progress, completion_event_id
 
 _MARK_DONE = """
 UPDATE images SET status = 'done', output_url = $2, input_bytes = $3, output_bytes = $4,
@@ -41,12 +39,16 @@ class Recorded:
     completed: RequestCompleted | None = None
 
 
-class AsyncpgProgressRepository:
+class ResultRecorder(Protocol):
+    async def record_result(self, event: ImageResult) -> Recorded: ...
+
+
+class AsyncpgResultRecorder:
     def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
         self._pool = pool
         self._base = public_base_url.rstrip("/")
 
-    async def record_result(self, event: ImageCompressed | ImageCompressionFailed) -> Recorded:
+    async def record_result(self, event: ImageResult) -> Recorded:
         """Count each image once, whatever is replayed; finishing a request writes its event."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
             if not await self._mark_image(conn, event):
@@ -75,9 +77,10 @@ class AsyncpgProgressRepository:
             return Recorded(counted=True, completed=completed)
 
     @staticmethod
-    async def _mark_image(conn: asyncpg.Connection, event: ImageCompressed | ImageCompressionFailed) -> bool:
+    async def _mark_image(conn: asyncpg.Connection, event: ImageResult) -> bool:
+        """Only a pending image changes: a replay, or a result contradicting the first, does nothing."""
         if isinstance(event, ImageCompressed):
-            args: tuple[Any, ...] = (
+            marked = await conn.fetchval(
                 _MARK_DONE,
                 event.image_id,
                 event.output_url,
@@ -89,18 +92,13 @@ class AsyncpgProgressRepository:
                 event.event_id,
             )
         else:
-            args = (
-                _MARK_FAILED,
-                event.image_id,
-                event.reason_code,
-                event.message,
-                event.attempts,
-                event.event_id,
+            marked = await conn.fetchval(
+                _MARK_FAILED, event.image_id, event.reason_code, event.message, event.attempts, event.event_id
             )
-        return await conn.fetchval(*args) is not None
+        return marked is not None
 
     def _completion(
-        self, request_id: UUID, row: asyncpg.Record, progress: Progress, completed_at: Any
+        self, request_id: UUID, row: asyncpg.Record, progress: Progress, completed_at: datetime
     ) -> RequestCompleted:
         return RequestCompleted(
             event_id=completion_event_id(request_id),
@@ -113,35 +111,4 @@ class AsyncpgProgressRepository:
             completed_at=completed_at,
             output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
             webhook_url=row["webhook_url"],
-        )
-
-    # --- queries of the status API ---
-
-    async def request_status(self, request_id: UUID) -> asyncpg.Record | None:
-        return await self._pool.fetchrow(
-            "SELECT request_id, tenant_id, status, total_products, total_images, processed_images,"
-            " failed_images, created_at, updated_at, completed_at FROM requests WHERE request_id = $1",
-            request_id,
-        )
-
-    async def images_page(
-        self, request_id: UUID, after: tuple[int, int] | None, limit: int
-    ) -> list[asyncpg.Record]:
-        row_after, pos_after = after or (-1, -1)
-        return await self._pool.fetch(
-            "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"
-            " status, error_code, error_message, input_bytes, output_bytes, width, height, kept_original"
-            " FROM images WHERE request_id = $1 AND (row_number, position) > ($2, $3)"
-            " ORDER BY row_number, position LIMIT $4",
-            request_id,
-            row_after,
-            pos_after,
-            limit,
-        )
-
-    async def all_images(self, request_id: UUID) -> list[asyncpg.Record]:
-        return await self._pool.fetch(
-            "SELECT row_number, serial_number, product_name, position, input_url, output_url, status"
-            " FROM images WHERE request_id = $1 ORDER BY row_number, position",
-            request_id,
         )

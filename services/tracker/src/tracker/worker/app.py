@@ -1,10 +1,9 @@
-"""The Faust application factory of the tracker worker."""
+"""The Faust application factory of the tracker worker, with its PostgreSQL pool and outbox relay."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -15,26 +14,41 @@ from pipeline_runtime.kafka import AsyncProducer
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import REQUEST_COMPLETED
 
-from .agents import register_agents
-from .config import Settings
-from .repository import AsyncpgProgressRepository
+from ..config import Settings
+from .agents import Relay, register_agents
+from .repository import AsyncpgResultRecorder, ResultRecorder
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass
 class WorkerDeps:
-    """Adapters created when the worker starts (never at import time)."""
+    """The agent's adapters, provided when the worker starts (never at import time)."""
 
-    repository: Any = None
-    relay: Any = None
+    def __init__(self) -> None:
+        self._recorder: ResultRecorder | None = None
+        self._relay: Relay | None = None
+
+    def provide(self, recorder: ResultRecorder, relay: Relay) -> None:
+        self._recorder, self._relay = recorder, relay
+
+    @property
+    def recorder(self) -> ResultRecorder:
+        if self._recorder is None:
+            raise RuntimeError("the worker has not started: no result recorder yet")
+        return self._recorder
+
+    @property
+    def relay(self) -> Relay:
+        if self._relay is None:
+            raise RuntimeError("the worker has not started: no outbox relay yet")
+        return self._relay
 
 
 class TrackerApp(faust.App):
     """A Faust app whose PostgreSQL pool and outbox relay live as long as the worker."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(settings.app_id, **kwargs)
+    def __init__(self, settings: Settings, **options: Any) -> None:  # Faust's own keyword options
+        super().__init__(settings.app_id, **options)
         self.settings = settings
         self.deps = WorkerDeps()
         self._tracker_pool: asyncpg.Pool | None = None
@@ -46,8 +60,7 @@ class TrackerApp(faust.App):
         # Runs before the consumer and agents start, so the pool is ready for the first event.
         self._tracker_pool = await create_db_pool(self.settings.database_url, max_size=5)
         self._tracker_producer = AsyncProducer(self.settings.kafka.bootstrap_servers)
-        self.deps.repository = AsyncpgProgressRepository(self._tracker_pool, self.settings.public_base_url)
-        self.deps.relay = OutboxRelay(
+        relay = OutboxRelay(
             self._tracker_pool,
             self._tracker_producer,
             [REQUEST_COMPLETED.name],
@@ -55,7 +68,8 @@ class TrackerApp(faust.App):
             idle_seconds=self.settings.relay_idle_seconds,
             service="tracker",
         )
-        self._tracker_relay_task = asyncio.create_task(self.deps.relay.run(), name="completion-relay")
+        self.deps.provide(AsyncpgResultRecorder(self._tracker_pool, self.settings.public_base_url), relay)
+        self._tracker_relay_task = asyncio.create_task(relay.run(), name="completion-relay")
 
     async def on_stop(self) -> None:
         if self._tracker_relay_task:

@@ -1,4 +1,7 @@
-"""Request progress rules (pure): when a request is finished, and with which status."""
+"""Request progress rules (pure): when a request is finished, and with which status.
+
+Shared by the worker, which decides completions with them, and the API, which reports progress.
+"""
 
 from __future__ import annotations
 
@@ -35,11 +38,3 @@ class Progress:
 def completion_event_id(request_id: UUID) -> UUID:
     """The one event id of a request's completion, so every re-emission deduplicates."""
     return uuid.uuid5(_COMPLETION_NAMESPACE, str(request_id))
-
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: str) -> str:
-    """Keep spreadsheets from running a cell as a formula (OWASP CSV injection advice)."""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
+import faust
 import structlog
 from pipeline_runtime.database import DATABASE_UNAVAILABLE
-from pipeline_runtime.metrics import REQUESTS_COMPLETED, RESULTS_RECORDED
-from pipeline_schemas import IMAGE_COMPRESSED, ImageCompressed, ImageCompressionFailed, decode
+from pipeline_schemas import IMAGE_COMPRESSED, ImageCompressed, ImageCompressionFailed, ImageResult, decode
 from pydantic import ValidationError
 
-from .repository import Recorded
+from .metrics import REQUESTS_COMPLETED, RESULTS_RECORDED
+from .repository import Recorded, ResultRecorder
 
 log = structlog.get_logger(__name__)
 
-ImageResult = ImageCompressed | ImageCompressionFailed
 RecordResult = Callable[[ImageResult], Awaitable[Recorded]]
+
+
+class Relay(Protocol):
+    """The completion outbox relay, as far as the agent sees it."""
+
+    def wake(self) -> None: ...
+
+
+class AgentDeps(Protocol):
+    """Filled in when the worker starts; read by the agent for every event."""
+
+    @property
+    def recorder(self) -> ResultRecorder: ...
+
+    @property
+    def relay(self) -> Relay: ...
 
 
 async def record_until_stored(
@@ -34,20 +50,31 @@ async def record_until_stored(
         delay = min(max_delay, delay * 2)
 
 
+def decode_result(raw: bytes) -> ImageResult | None:
+    """The image result a message holds, or None (logged) for one that is not."""
+    try:
+        event = decode(IMAGE_COMPRESSED.name, raw)
+    except (ValidationError, ValueError) as exc:
+        log.error("message.undecodable", error=str(exc))
+        return None
+    if not isinstance(event, ImageCompressed | ImageCompressionFailed):
+        log.error("message.unexpected", type=type(event).__name__)
+        return None
+    return event
+
+
 async def process_results(
     values: AsyncIterable[bytes], record: RecordResult, on_completed: Callable[[], None]
 ) -> None:
     """Body of the agent; kept apart from Faust so tests can drive it with any iterable."""
     async for raw in values:
-        try:
-            event = decode(IMAGE_COMPRESSED.name, raw)
-        except (ValidationError, ValueError) as exc:
-            log.error("message.undecodable", error=str(exc))
+        event = decode_result(raw)
+        if event is None:
             continue
         with structlog.contextvars.bound_contextvars(
             request_id=str(event.request_id), image_id=str(event.image_id)
         ):
-            recorded = await record_until_stored(record, event)  # type: ignore[arg-type]
+            recorded = await record_until_stored(record, event)
             RESULTS_RECORDED.labels("tracker", "counted" if recorded.counted else "duplicate").inc()
             log.debug("result.recorded", counted=recorded.counted, type=event.event_type)
             if recorded.completed:
@@ -56,12 +83,15 @@ async def process_results(
                 on_completed()
 
 
-def register_agents(app: Any, deps: Any) -> Any:
+def register_agents(app: faust.App, deps: AgentDeps) -> faust.types.AgentT:
     """Attach the result-recording agent to a Faust app; `deps` is filled in on start."""
     topic = app.topic(IMAGE_COMPRESSED.name, key_type=bytes, value_type=bytes, internal=False)
 
+    async def record(event: ImageResult) -> Recorded:
+        return await deps.recorder.record_result(event)
+
     @app.agent(topic, name="record-results", concurrency=1)
     async def record_results(stream: AsyncIterable[bytes]) -> None:
-        await process_results(stream, lambda e: deps.repository.record_result(e), lambda: deps.relay.wake())
+        await process_results(stream, record, lambda: deps.relay.wake())
 
     return record_results

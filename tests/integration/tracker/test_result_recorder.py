@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 from pipeline_schemas import REQUEST_COMPLETED, ImageCompressed, ImageCompressionFailed, decode
-from tracker.repository import AsyncpgProgressRepository
+from tracker.worker.repository import AsyncpgResultRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ async def completions_for(pool: asyncpg.Pool, rid: uuid.UUID) -> list:
 
 
 async def test_replayed_results_are_counted_once(pool):
-    repo = AsyncpgProgressRepository(pool, "http://t")
+    repo = AsyncpgResultRecorder(pool, "http://t")
     rid, ids = await new_request(pool, 3)
     first = await repo.record_result(done(rid, ids[0]))
     replay = await repo.record_result(done(rid, ids[0]))
@@ -67,7 +67,7 @@ async def test_replayed_results_are_counted_once(pool):
 
 
 async def test_concurrent_results_and_duplicates_give_exact_counts_and_one_completion(pool):
-    repo = AsyncpgProgressRepository(pool, "http://t")
+    repo = AsyncpgResultRecorder(pool, "http://t")
     rid, ids = await new_request(pool, 40)
     events = [done(rid, i) for i in ids[:30]] + [
         ImageCompressionFailed(request_id=rid, image_id=i, reason_code="not_an_image", message="html")
@@ -89,7 +89,7 @@ async def test_concurrent_results_and_duplicates_give_exact_counts_and_one_compl
 
 
 async def test_the_first_result_of_an_image_wins_over_a_later_contradicting_one(pool):
-    repo = AsyncpgProgressRepository(pool, "http://t")
+    repo = AsyncpgResultRecorder(pool, "http://t")
     rid, ids = await new_request(pool, 2)
     await repo.record_result(done(rid, ids[0]))
     late = ImageCompressionFailed(
@@ -101,7 +101,7 @@ async def test_the_first_result_of_an_image_wins_over_a_later_contradicting_one(
 
 
 async def test_a_request_whose_every_image_failed_ends_failed(pool):
-    repo = AsyncpgProgressRepository(pool, "http://t")
+    repo = AsyncpgResultRecorder(pool, "http://t")
     rid, ids = await new_request(pool, 2)
     for image_id in ids:
         await repo.record_result(

@@ -1,0 +1,64 @@
+"""The JSON bodies of the tracker API (its OpenAPI schemas), built from the read-side rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from ..progress import Progress
+from .queries import ImageRow, RequestRow
+
+RequestState = Literal["pending", "processing", "completed", "completed_with_errors", "failed"]
+ImageState = Literal["pending", "done", "failed"]
+
+
+class RequestStatus(BaseModel):
+    request_id: UUID
+    status: RequestState = Field(description="`failed` means every image failed.")
+    total_images: int
+    processed_images: int = Field(description="Images compressed and stored.")
+    failed_images: int = Field(description="Images that could not be processed.")
+    progress: float = Field(ge=0, le=1, description="(processed + failed) / total, from 0 to 1.")
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = Field(description="Null until every image is finished.")
+
+    @classmethod
+    def of(cls, row: RequestRow) -> RequestStatus:
+        progress = Progress(row.total_images, row.processed_images, row.failed_images)
+        fields = {k: getattr(row, k) for k in cls.model_fields if k != "progress"}
+        return cls.model_validate({**fields, "progress": round(progress.fraction, 4)})
+
+
+class ImageError(BaseModel):
+    code: str = Field(description="Machine-readable reason, e.g. `not_an_image`.")
+    message: str
+
+
+class ImageItem(BaseModel):
+    image_id: UUID
+    serial_number: int
+    product_name: str
+    position: int = Field(description="0-based index of the URL within its product row.")
+    input_url: str
+    output_url: str | None
+    status: ImageState
+    error: ImageError | None
+    input_bytes: int | None
+    output_bytes: int | None
+    width: int | None
+    height: int | None
+
+    @classmethod
+    def of(cls, row: ImageRow) -> ImageItem:
+        error = ImageError(code=row.error_code, message=row.error_message or "") if row.error_code else None
+        fields = {k: getattr(row, k) for k in cls.model_fields if k != "error"}
+        return cls.model_validate({**fields, "error": error})
+
+
+class ImagesPage(BaseModel):
+    items: list[ImageItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

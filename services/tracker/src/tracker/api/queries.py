@@ -1,0 +1,102 @@
+"""Read-side queries of the tracker API: the `ProgressQueries` protocol and its PostgreSQL adapter.
+
+Every query carries the caller's tenant, so another tenant's request reads exactly like one that
+does not exist, whatever the route does with the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from .csv_output import OutputImage
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """A request's progress as the requests table holds it."""
+
+    request_id: UUID
+    tenant_id: str
+    status: str
+    total_images: int
+    processed_images: int
+    failed_images: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image of a request, for the images listing."""
+
+    image_id: UUID
+    row_number: int
+    serial_number: int
+    product_name: str
+    position: int
+    input_url: str
+    output_url: str | None
+    status: str
+    error_code: str | None
+    error_message: str | None
+    input_bytes: int | None
+    output_bytes: int | None
+    width: int | None
+    height: int | None
+
+
+class ProgressQueries(Protocol):
+    """What the routes read; `None` / empty for a request the tenant does not own."""
+
+    async def request_status(self, tenant_id: str, request_id: UUID) -> RequestRow | None: ...
+
+    async def images_page(
+        self, tenant_id: str, request_id: UUID, after: tuple[int, int] | None, limit: int
+    ) -> list[ImageRow]: ...
+
+    async def output_images(self, tenant_id: str, request_id: UUID) -> list[OutputImage]: ...
+
+
+_STATUS = (
+    "SELECT request_id, tenant_id, status, total_images, processed_images, failed_images,"
+    " created_at, updated_at, completed_at FROM requests WHERE request_id = $1 AND tenant_id = $2"
+)
+_OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_id = $2)"
+_IMAGES_PAGE = (
+    "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"
+    " status, error_code, error_message, input_bytes, output_bytes, width, height"
+    f" FROM images WHERE request_id = $1 AND {_OWNED} AND (row_number, position) > ($3, $4)"
+    " ORDER BY row_number, position LIMIT $5"
+)
+_OUTPUT_IMAGES = (
+    "SELECT row_number, serial_number, product_name, position, input_url, output_url"
+    f" FROM images WHERE request_id = $1 AND {_OWNED} ORDER BY row_number, position"
+)
+
+
+class AsyncpgProgressQueries:
+    """The queries over one pool (plain reads and progress streams each get their own)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def request_status(self, tenant_id: str, request_id: UUID) -> RequestRow | None:
+        row = await self._pool.fetchrow(_STATUS, request_id, tenant_id)
+        return None if row is None else RequestRow(**dict(row))
+
+    async def images_page(
+        self, tenant_id: str, request_id: UUID, after: tuple[int, int] | None, limit: int
+    ) -> list[ImageRow]:
+        row_after, pos_after = after or (-1, -1)
+        rows = await self._pool.fetch(_IMAGES_PAGE, request_id, tenant_id, row_after, pos_after, limit)
+        return [ImageRow(**dict(r)) for r in rows]
+
+    async def output_images(self, tenant_id: str, request_id: UUID) -> list[OutputImage]:
+        rows = await self._pool.fetch(_OUTPUT_IMAGES, request_id, tenant_id)
+        return [OutputImage(**dict(r)) for r in rows]
