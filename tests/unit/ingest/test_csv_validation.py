@@ -349,3 +349,33 @@ def test_a_host_name_label_over_63_characters_is_a_bad_url_naming_the_row(host):
 
     assert (error.row, error.column) == (2, URLS)
     assert "label longer than 63" in error.message
+
+
+def test_a_product_name_beyond_the_bound_is_an_error_naming_the_row():
+    rows = ["1,Shirt,http://a.example/1.jpg", f"2,{'n' * 1025},http://a.example/2.jpg"]
+
+    error = only_error(csv_bytes(HEADER, *rows))
+
+    assert (error.row, error.column) == (3, NAME)
+    assert "1025 characters; at most 1024" in error.message
+
+
+def test_a_product_name_at_the_bound_is_accepted():
+    upload = parse_upload(csv_bytes(HEADER, f"1,{'n' * 10},http://a.example/1.jpg"), max_name_length=10)
+
+    assert upload.products[0].name == "n" * 10
+
+
+def test_a_row_with_more_urls_than_the_bound_is_one_error_naming_the_row():
+    urls = ",".join(f"http://a.example/{n}.jpg" for n in range(301))
+
+    error = only_error(csv_bytes(HEADER, f'1,Shirt,"{urls}"'), max_urls_per_row=300)
+
+    assert (error.row, error.column) == (2, URLS)
+    assert "301 image URLs; at most 300" in error.message
+
+
+def test_a_row_at_the_url_bound_is_accepted():
+    urls = ",".join(f"http://a.example/{n}.jpg" for n in range(3))
+
+    assert parse_upload(csv_bytes(HEADER, f'1,Shirt,"{urls}"'), max_urls_per_row=3).total_images == 3

@@ -328,3 +328,24 @@ async def test_unknown_header_columns_are_listed_up_to_the_cap_and_the_rest_coun
     assert [e["column"] for e in body["errors"]] == [f"extra{n}" for n in range(100)]
     assert body["errors_omitted"] == 50
     assert body["detail"] == "150 problem(s) found in the file"
+
+
+async def test_a_huge_name_copied_into_many_image_rows_is_refused_before_anything_is_stored(client, world):
+    # 112 KB that stored 30 MB: a 100 KB name copied into each of 300 image rows.
+    urls = ",".join(f"http://a.example/{n}.jpg" for n in range(300))
+
+    resp = await post_csv(client, f'{HEADER}\n1,{"n" * 100_000},"{urls}"\n'.encode())
+
+    body = assert_problem(resp, 422)
+    assert sorted(e["column"] for e in body["errors"]) == ["Input Image Urls", "Product Name"]
+    assert {e["row"] for e in body["errors"]} == {2}
+    assert world.repository.plans == []
+
+
+async def test_the_name_and_url_bounds_are_settings(world):
+    urls = ",".join(f"http://a.example/{n}.jpg" for n in range(3))
+    async with client_for(world, max_product_name_length=5, max_urls_per_row=2) as client:
+        resp = await post_csv(client, f'{HEADER}\n1,Shirts,"{urls}"\n'.encode())
+
+    body = assert_problem(resp, 422)
+    assert len(body["errors"]) == 2

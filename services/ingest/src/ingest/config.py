@@ -30,7 +30,18 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, description="Uploads above this size get 413.")
     max_rows: int = Field(100_000, description="Most data rows accepted in one CSV.")
-    max_errors: int = Field(100, description="Most validation errors listed in one 422 answer.")
+    max_errors: int = Field(
+        100,
+        ge=1,
+        le=100,
+        description="Most validation errors listed in one 422 answer (the rest are counted).",
+    )
+    max_product_name_length: int = Field(
+        1024, ge=1, description="Longest product name accepted, in characters (422 naming the row beyond)."
+    )
+    max_urls_per_row: int = Field(
+        100, ge=1, description="Most image URLs in one product row (422 naming the row beyond)."
+    )
     default_quality: int = Field(50, ge=1, le=95, description="JPEG quality when none is given.")
     bootstrap_api_key: SecretStr | None = Field(
         None,

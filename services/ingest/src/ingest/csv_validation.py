@@ -6,9 +6,8 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from pipeline_runtime.urls import MAX_HOST_LABEL, MAX_URL_LENGTH, WEB_SCHEMES, host_label_too_long
+from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
 
 SERIAL_COLUMN = "S. No."
 NAME_COLUMN = "Product Name"
@@ -16,10 +15,9 @@ URLS_COLUMN = "Input Image Urls"
 REQUIRED_COLUMNS = (SERIAL_COLUMN, NAME_COLUMN, URLS_COLUMN)
 
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
-ALLOWED_SCHEMES = WEB_SCHEMES
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_QUOTED_URL_LIMIT = 80
+_QUOTED_LIMIT = 80  # characters of a cell quoted in a message
 _EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
 _LONGEST_ALIAS_CELL = 64  # header cells longer than this are unknown without normalising them
 # Three columns are expected; a header far wider is refused whole, without looking at each cell.
@@ -122,14 +120,31 @@ class _ErrorLog:
             raise CsvValidationError(self.errors, self.omitted)
 
 
-def parse_upload(data: bytes, *, max_rows: int = 100_000, max_errors: int = 100) -> ValidatedUpload:
+@dataclass(frozen=True)
+class RowLimits:
+    """Bounds on what one upload may hold: together they cap what a small file can make us store."""
+
+    max_rows: int = 100_000
+    max_name_length: int = 1024
+    max_urls_per_row: int = 100
+
+
+def parse_upload(
+    data: bytes,
+    *,
+    max_rows: int = 100_000,
+    max_errors: int = 100,
+    max_name_length: int = 1024,
+    max_urls_per_row: int = 100,
+) -> ValidatedUpload:
     """Parse and validate a product CSV, raising CsvValidationError listing every bad row."""
-    if max_rows < 1 or max_errors < 1:
-        raise ValueError("max_rows and max_errors must be at least 1")
+    limits = RowLimits(max_rows, max_name_length, max_urls_per_row)
+    if min(max_rows, max_errors, max_name_length, max_urls_per_row) < 1:
+        raise ValueError("every limit must be at least 1")
     records = read_numbered_records(decode_upload(data))
     header_line, layout = read_header(records, max_errors)
     log = _ErrorLog(max_errors)
-    products = read_products(records, layout, max_rows, log)
+    products = read_products(records, layout, limits, log)
     log.raise_if_any()
     if not products:
         raise file_error(header_line, "the file has a header but no product rows")
@@ -218,11 +233,11 @@ def describe_unknown_header(cell: str, index: int) -> str:
 
 def shorten(text: str) -> str:
     """A cell used as an error's column name, cut like a quoted one (a header cell may be megabytes)."""
-    return text if len(text) <= _QUOTED_URL_LIMIT else text[:_QUOTED_URL_LIMIT] + "..."
+    return text if len(text) <= _QUOTED_LIMIT else text[:_QUOTED_LIMIT] + "..."
 
 
 def read_products(
-    records: Iterator[tuple[int, list[str]]], layout: _Layout, max_rows: int, log: _ErrorLog
+    records: Iterator[tuple[int, list[str]]], layout: _Layout, limits: RowLimits, log: _ErrorLog
 ) -> list[Product]:
     """Validate data records into products, logging errors until the cap or row limit."""
     products: list[Product] = []
@@ -231,10 +246,10 @@ def read_products(
     try:
         for line, cells in records:
             data_rows += 1
-            if data_rows > max_rows:
-                log.add(line, "", f"too many rows: the limit is {max_rows}")
+            if data_rows > limits.max_rows:
+                log.add(line, "", f"too many rows: the limit is {limits.max_rows}")
                 break
-            product = validate_row(line, cells, layout, first_row_of_serial, log)
+            product = validate_row(line, cells, layout, first_row_of_serial, log, limits)
             if product is not None and not log.errors:
                 products.append(product)
     except _MalformedCsv as exc:
@@ -248,6 +263,7 @@ def validate_row(
     layout: _Layout,
     first_row_of_serial: dict[int, int],
     log: _ErrorLog,
+    limits: RowLimits = RowLimits(),
 ) -> Product | None:
     """Check one data record; return its Product, or None after logging its errors."""
     if not row_shape_is_valid(line, cells, layout, log):
@@ -257,7 +273,10 @@ def validate_row(
     name = cells[layout.name_index]
     if not name:
         log.add(line, NAME_COLUMN, "product name is empty")
-    urls = read_urls(line, url_cells_of(cells, layout), log)
+    elif len(name) > limits.max_name_length:
+        message = f"product name has {len(name)} characters; at most {limits.max_name_length}"
+        log.add(line, NAME_COLUMN, message)
+    urls = read_urls(line, url_cells_of(cells, layout), log, limits.max_urls_per_row)
     if log.found != errors_before or serial is None:
         return None
     return Product(line, serial, name, urls)
@@ -309,11 +328,14 @@ def read_serial_number(
     return serial
 
 
-def read_urls(line: int, url_cells: list[str], log: _ErrorLog) -> tuple[str, ...]:
-    """Split comma-separated URLs across the URL cells, logging each invalid one."""
+def read_urls(line: int, url_cells: list[str], log: _ErrorLog, max_urls: int = 100) -> tuple[str, ...]:
+    """Split comma-separated URLs across the URL cells, logging each invalid one (or too many)."""
     urls = tuple(filter(None, map(str.strip, ",".join(url_cells).split(","))))
     if not urls:
         log.add(line, URLS_COLUMN, "no image URL given")
+    if len(urls) > max_urls:
+        log.add(line, URLS_COLUMN, f"row has {len(urls)} image URLs; at most {max_urls} per row")
+        return ()
     for url in urls:
         if is_plain_web_url(url):
             continue
@@ -321,93 +343,3 @@ def read_urls(line: int, url_cells: list[str], log: _ErrorLog) -> tuple[str, ...
         if problem is not None:
             log.add(line, URLS_COLUMN, f"{problem}: {quote_url_for_message(url)}")
     return urls
-
-
-def is_plain_web_url(url: str) -> bool:
-    """Fast path for the common case; False only means describe_url_problem must decide."""
-    if url.startswith("https://"):
-        host = url[8:].partition("/")[0]
-    elif url.startswith("http://"):
-        host = url[7:].partition("/")[0]
-    else:
-        return False
-    name, colon, port = host.partition(":")
-    if colon and not is_plain_port(port):
-        return False
-    return (
-        len(url) <= MAX_URL_LENGTH
-        and name.replace(".", "").replace("-", "").isalnum()
-        and " " not in url
-        and url.isprintable()
-        and (len(name) <= MAX_HOST_LABEL or not host_label_too_long(name))
-    )
-
-
-def is_plain_port(port: str) -> bool:
-    return port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535
-
-
-def describe_url_problem(url: str) -> str | None:
-    """Say what is wrong with an image URL (without quoting it), or None if it is acceptable."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"URL is longer than {MAX_URL_LENGTH} characters"
-    if " " in url or not url.isprintable():
-        return "URL must not contain whitespace or control characters"
-    scheme, separator, rest = url.partition("://")
-    if not separator or not scheme:
-        return "URL must be absolute (start with http:// or https://)"
-    if scheme.lower() not in ALLOWED_SCHEMES:
-        return "URL must use http or https"
-    return describe_authority_problem(url, authority_of(rest))
-
-
-def authority_of(after_scheme: str) -> str:
-    """The host[:port] part: everything before the first '/', '?' or '#'."""
-    end = len(after_scheme)
-    for separator in "/?#":
-        found = after_scheme.find(separator, 0, end)
-        if found != -1:
-            end = found
-    return after_scheme[:end]
-
-
-def describe_authority_problem(url: str, authority: str) -> str | None:
-    """Reject credentials, a missing host, an over-long label or a bad port; urlsplit checks the rare cases."""
-    if "@" in authority:
-        return "URL must not contain credentials"
-    if not authority or authority.startswith(":"):
-        return "URL has no host"
-    if "[" not in authority and host_label_too_long(authority.partition(":")[0]):
-        return f"URL has a host name label longer than {MAX_HOST_LABEL} characters"
-    if ":" not in authority and "[" not in authority and "]" not in authority:
-        return None
-    try:
-        parts = urlsplit(url)
-        has_host = bool(parts.hostname)
-        parts.port  # noqa: B018 - evaluated only to validate the port
-    except ValueError:
-        return "URL has an invalid host or port"
-    if not has_host:
-        return "URL has no host"
-    return None
-
-
-def quote_url_for_message(url: str) -> str:
-    """Quote a URL for an error message, with any user:password@ part masked."""
-    return quote_for_message(mask_credentials(url))
-
-
-def mask_credentials(url: str) -> str:
-    """Replace everything before the last '@' with '***' so no credential can leak."""
-    at = url.rfind("@")
-    if at == -1:
-        return url
-    scheme, separator, _ = url.partition("://")
-    prefix = scheme + separator if scheme.lower() in ALLOWED_SCHEMES else ""
-    return f"{prefix}***{url[at:]}"
-
-
-def quote_for_message(text: str) -> str:
-    if len(text) > _QUOTED_URL_LIMIT:
-        text = text[:_QUOTED_URL_LIMIT] + "..."
-    return f"'{text}'"

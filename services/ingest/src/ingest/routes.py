@@ -197,7 +197,13 @@ def backlog_full(settings: Settings, pending: int, adding: int | None) -> JSONRe
 
 
 def validate_and_plan(settings: Settings, data: bytes, options: UploadOptions) -> UploadPlan:
-    validated = parse_upload(data, max_rows=settings.max_rows, max_errors=settings.max_errors)
+    validated = parse_upload(
+        data,
+        max_rows=settings.max_rows,
+        max_errors=settings.max_errors,
+        max_name_length=settings.max_product_name_length,
+        max_urls_per_row=settings.max_urls_per_row,
+    )
     return plan_upload(validated, data, options)
 
 
