@@ -28,12 +28,12 @@ __all__ = ["Counter", "Gauge", "Histogram"]  # re-exported: services declare the
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # Where metrics are declared, this module first; a module whose package is absent is skipped.
-# (Tracker and notifier counters still live below until those services declare their own.)
+# (Notifier counters still live below until that service declares its own.)
 METRIC_MODULES = (
     "pipeline_runtime.metrics",
     "compressor.metrics",
     "ingest.metrics",
-    "tracker.metrics",
+    "tracker.worker.metrics",
     "notifier.metrics",
 )
 # Label values a caller cannot invent: any other method token is counted as OTHER_METHOD, any
