@@ -31,6 +31,8 @@ def render_all() -> dict[str, str]:
             schema["$id"] = schema_file_name(topic.name, model.__name__, version)
             schema["x-topic"] = topic.name
             schema["x-key"] = topic.key_field
+            if topic.replaced_by is not None:
+                schema["x-replaced-by"] = topic.replaced_by
             text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
             files[schema_file_name(topic.name, model.__name__, version)] = text
     return files

@@ -29,7 +29,7 @@ def sample_events():
     return [
         ("image.requested", ImageRequested(request_id=rid, image_id=uuid4(), input_url="http://a/b.jpg")),
         (
-            "image.compressed",
+            "image.results",
             ImageCompressed(
                 request_id=rid,
                 image_id=uuid4(),
@@ -41,7 +41,7 @@ def sample_events():
             ),
         ),
         (
-            "image.compressed",
+            "image.results",
             ImageCompressionFailed(request_id=rid, image_id=uuid4(), reason_code="timeout", message="slow"),
         ),
         (
@@ -92,8 +92,8 @@ def test_an_event_of_the_wrong_type_for_the_topic_is_rejected():
 def test_result_topic_decodes_both_success_and_failure():
     _, ok = sample_events()[1]
     _, failed = sample_events()[2]
-    assert isinstance(decode("image.compressed", encode(ok)), ImageCompressed)
-    assert isinstance(decode("image.compressed", encode(failed)), ImageCompressionFailed)
+    assert isinstance(decode("image.results", encode(ok)), ImageCompressed)
+    assert isinstance(decode("image.results", encode(failed)), ImageCompressionFailed)
 
 
 @pytest.mark.parametrize("topic", sorted(TOPICS))
@@ -110,7 +110,7 @@ def test_topic_producers_and_consumers_are_real_services(topic):
 
 def test_results_and_completions_are_keyed_by_request_id():
     _, ok = sample_events()[1]
-    assert key_of("image.compressed", ok) == str(ok.request_id).encode()
+    assert key_of("image.results", ok) == str(ok.request_id).encode()
     assert TOPICS["request.completed"].key_field == "request_id"
 
 
