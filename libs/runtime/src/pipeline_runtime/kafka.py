@@ -231,10 +231,18 @@ class AsyncConsumer:
         self._thread.shutdown(wait=True)
 
 
+def position_of(msg: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed message (only produced messages lack them)."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed message without a topic, partition or offset")
+    return topic, partition, offset
+
+
 def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     """The offsets to commit after every one of `messages` is processed: last + 1 per partition."""
     highest: dict[tuple[str, int], int] = {}
     for msg in messages:
-        key = (msg.topic(), msg.partition())
-        highest[key] = max(highest.get(key, -1), msg.offset())
+        topic, partition, offset = position_of(msg)
+        highest[topic, partition] = max(highest.get((topic, partition), -1), offset)
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]

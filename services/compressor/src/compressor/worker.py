@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import structlog
 from confluent_kafka import Message, TopicPartition
-from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed
+from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed, position_of
 from pipeline_runtime.metrics import record_lag
 from pipeline_schemas import IMAGE_REQUESTED, IMAGE_RESULTS, ImageRequested, decode, encode, key_of
 
@@ -41,14 +41,6 @@ def not_before_of(msg: Message) -> float | None:
             with contextlib.suppress(ValueError):
                 return int(value) / 1000
     return None
-
-
-def position_of(msg: Message) -> tuple[str, int, int]:
-    """Topic, partition and offset of a consumed message (only produced messages lack them)."""
-    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-    if topic is None or partition is None or offset is None:
-        raise ValueError("a consumed message without a topic, partition or offset")
-    return topic, partition, offset
 
 
 class Worker:
