@@ -16,7 +16,7 @@ from pipeline_schemas import (
     key_of,
     utc_now,
 )
-from pipeline_schemas._generate import DEFAULT_OUT, render_all, stale_files
+from pipeline_schemas._generate import DEFAULT_OUT, render_all, stale_files, write
 from pipeline_schemas.topics import SERVICES
 from pydantic import ValidationError
 
@@ -123,8 +123,22 @@ def test_committed_json_schema_files_match_the_models():
 
 
 def test_generated_files_change_when_a_model_changes(tmp_path):
-    for name, text in render_all().items():
-        (tmp_path / name).write_text(text)
+    write(tmp_path)
+    assert stale_files(tmp_path) == []
     victim = next(iter(render_all()))
     (tmp_path / victim).write_text("{}\n")
     assert stale_files(tmp_path) == [victim]
+
+
+def test_a_schema_file_no_model_produces_is_stale_and_writing_removes_it(tmp_path):
+    write(tmp_path)
+    leftover = tmp_path / "jsonschema" / "image.retired.ImageCompressed.v1.json"
+    leftover.write_text("{}\n")
+    assert stale_files(tmp_path) == ["jsonschema/image.retired.ImageCompressed.v1.json"]
+    write(tmp_path)
+    assert not leftover.exists()
+
+
+def test_the_asyncapi_document_is_among_the_generated_files():
+    assert "asyncapi.yaml" in render_all()
+    assert (DEFAULT_OUT / "asyncapi.yaml").is_file()
