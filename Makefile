@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
 .PHONY: cluster-up cluster-down cluster-test cluster-chaos
-.PHONY: help install up down demo bench chaos docs test security audit test-unit test-integration test-e2e lint fmt schemas schemas-check status logs clean
+.PHONY: help install up down demo bench chaos docs test security audit typecheck test-unit test-integration test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ demo: install  ## upload the sample CSV again to the running stack
 status: install  ## what is running
 	$(PY) -m devstack status
 
-test: install security  ## every test: the security scan, then unit, integration, e2e and chaos
+test: install security typecheck  ## every test: the security scan and the type check, then unit, integration, e2e and chaos
 	$(PY) -m pytest
 
 chaos: install  ## the chaos suite alone: faults mid-flight, then exactly-once checks, printed as a table
@@ -51,10 +51,13 @@ bench: install  ## benchmarks: print throughput and memory figures (see bench/)
 security: install  ## static security scan: ruff's bandit rules (exceptions in pyproject.toml, each explained)
 	$(PY) -m ruff check --select S --quiet .
 
+typecheck: install  ## mypy over schemas, libs, services, tools and the CLI (configuration in pyproject.toml)
+	$(PY) -m mypy
+
 audit: install  ## dependency audit: every locked package against PyPI's advisory data (scripts/audit_deps.py)
 	python3 scripts/audit_deps.py
 
-lint: install security audit  ## ruff, the security scan and the dependency audit
+lint: install security audit typecheck  ## ruff, the security scan, the dependency audit and the type check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 

@@ -209,7 +209,7 @@ async def verify_request(
         await conn.close()
     results = [
         json.loads(v)
-        for k, v in await asyncio.to_thread(read_topic, bootstrap, "image.compressed")
+        for k, v in await asyncio.to_thread(read_topic, bootstrap, "image.results")
         if k == str(request_id).encode()
     ]
     completions = [

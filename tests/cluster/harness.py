@@ -152,7 +152,7 @@ async def verify(
         await conn.close()
     results = [
         json.loads(v)
-        for k, v in await asyncio.to_thread(read_topic, p.bootstrap_servers, "image.compressed", timeout=60)
+        for k, v in await asyncio.to_thread(read_topic, p.bootstrap_servers, "image.results", timeout=60)
         if k == str(request_id).encode()
     ]
     per_image = Counter(r["image_id"] for r in results)

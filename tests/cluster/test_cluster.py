@@ -18,7 +18,13 @@ pytestmark = pytest.mark.cluster
 def test_topics_the_project_creates_have_the_replication_of_the_settings(cluster):
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     meta = admin.list_topics(timeout=10)
-    for name in ("image.requested", "image.compressed", "request.completed", "__consumer_offsets"):
+    for name in (
+        "image.requested",
+        "image.results",
+        "image.compressed",
+        "request.completed",
+        "__consumer_offsets",
+    ):
         replicas = {len(p.replicas) for p in meta.topics[name].partitions.values()}
         assert replicas == {cluster.replication_factor} == {3}, name
     resource = ConfigResource("topic", "image.requested")

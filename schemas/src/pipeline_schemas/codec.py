@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, TypeAdapter
+from typing import Any, TypeVar, overload
 
 from .base import EventBase
-from .images import IMAGE_RESULT_ADAPTER, ImageRequested
-from .requests import RequestCompleted
-from .topics import IMAGE_COMPRESSED, IMAGE_REQUESTED, REQUEST_COMPLETED, TOPICS
+from .topics import TOPICS, Topic
 
 __all__ = ["decode", "encode", "key_of"]
 
-_ADAPTERS: dict[str, TypeAdapter[BaseModel]] = {
-    IMAGE_REQUESTED.name: TypeAdapter(ImageRequested),
-    IMAGE_COMPRESSED.name: IMAGE_RESULT_ADAPTER,  # type: ignore[dict-item]
-    REQUEST_COMPLETED.name: TypeAdapter(RequestCompleted),
-}
+EventT = TypeVar("EventT", bound=EventBase)
 
 
 def encode(event: EventBase) -> bytes:
@@ -23,15 +17,29 @@ def encode(event: EventBase) -> bytes:
     return event.model_dump_json().encode()
 
 
-def decode(topic: str, raw: bytes) -> EventBase:
-    """Parse the value of a message read from `topic` into its event model."""
+@overload
+def decode(topic: Topic[EventT], raw: bytes) -> EventT: ...
+@overload
+def decode(topic: str, raw: bytes) -> EventBase: ...
+def decode(topic: Topic[Any] | str, raw: bytes) -> EventBase:
+    """Parse the value of a message read from `topic` into its event model.
+
+    Pass the registry's `Topic` to get its own event type back (`decode(IMAGE_REQUESTED, raw)`
+    is an `ImageRequested`); a topic name, as read from a message, gives an `EventBase`.
+    """
+    return topic_named(topic).decode(raw)
+
+
+def key_of(topic: Topic[Any] | str, event: EventBase) -> bytes:
+    """The Kafka message key the registry prescribes for `event` on `topic`."""
+    return topic_named(topic).key(event)
+
+
+def topic_named(topic: Topic[EventT] | str) -> Topic[EventT] | Topic[EventBase]:
+    """The registry's entry for a name (a `Topic` is returned as it is); ValueError if unknown."""
+    if isinstance(topic, Topic):
+        return topic
     try:
-        adapter = _ADAPTERS[topic]
+        return TOPICS[topic]
     except KeyError:
         raise ValueError(f"unknown topic {topic!r}") from None
-    return adapter.validate_json(raw)  # type: ignore[return-value]
-
-
-def key_of(topic: str, event: EventBase) -> bytes:
-    """The Kafka message key the registry prescribes for `event` on `topic`."""
-    return str(getattr(event, TOPICS[topic].key_field)).encode()

@@ -1,35 +1,72 @@
-"""The topic registry: every topic, its key, its value models, producers and consumers."""
+"""The topic registry: every topic, its key, its value type, producers and consumers.
+
+A `Topic` is generic in the event type its messages decode to, so `IMAGE_REQUESTED.decode(raw)`
+is an `ImageRequested` and `IMAGE_RESULTS.decode(raw)` an `ImageResult` for the type checker too.
+How a topic is renamed or a schema changed without stopping the pipeline is written down in
+schemas/README.md; a deprecated name stays registered (and created, and read) until it is retired.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
-from .images import ImageCompressed, ImageCompressionFailed, ImageRequested
+from .base import EventBase
+from .images import IMAGE_RESULT_ADAPTER, ImageCompressed, ImageCompressionFailed, ImageRequested, ImageResult
 from .requests import RequestCompleted
 
-__all__ = ["IMAGE_COMPRESSED", "IMAGE_REQUESTED", "REQUEST_COMPLETED", "TOPICS", "Topic", "SERVICES"]
+__all__ = [
+    "IMAGE_COMPRESSED",
+    "IMAGE_REQUESTED",
+    "IMAGE_RESULTS",
+    "REQUEST_COMPLETED",
+    "SERVICES",
+    "TOPICS",
+    "Topic",
+    "subscription_names",
+]
 
 SERVICES = frozenset({"ingest", "compressor", "tracker", "notifier"})
 
+# Covariant: the registry holds every topic as a Topic[EventBase]; the type only appears in
+# what a topic returns (decode), never in what it accepts.
+EventT_co = TypeVar("EventT_co", bound=EventBase, covariant=True)
+
 
 @dataclass(frozen=True)
-class Topic:
-    """One Kafka topic and its contract."""
+class Topic(Generic[EventT_co]):
+    """One Kafka topic and its contract; `decode` returns the topic's own event type."""
 
     name: str
     key_field: str
-    value_models: tuple[type[BaseModel], ...]
+    adapter: TypeAdapter[EventT_co] = field(repr=False, compare=False)
+    value_models: tuple[type[EventBase], ...]
     partitions: int
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     description: str
+    replaced_by: str | None = None
+    """Set while the name is deprecated: consumers read it and `replaced_by`, nothing writes it."""
+
+    @property
+    def deprecated(self) -> bool:
+        return self.replaced_by is not None
+
+    def decode(self, raw: bytes) -> EventT_co:
+        """Parse a message value read from this topic; raises pydantic.ValidationError."""
+        return self.adapter.validate_json(raw)
+
+    def key(self, event: EventBase) -> bytes:
+        """The Kafka message key the registry prescribes for `event` on this topic."""
+        return str(getattr(event, self.key_field)).encode()
 
 
-IMAGE_REQUESTED = Topic(
+IMAGE_REQUESTED: Topic[ImageRequested] = Topic(
     name="image.requested",
     key_field="image_id",
+    adapter=TypeAdapter(ImageRequested),
     value_models=(ImageRequested,),
     partitions=12,
     producers=("ingest", "compressor"),
@@ -41,22 +78,40 @@ IMAGE_REQUESTED = Topic(
     ),
 )
 
-IMAGE_COMPRESSED = Topic(
-    name="image.compressed",
+IMAGE_RESULTS: Topic[ImageResult] = Topic(
+    name="image.results",
     key_field="request_id",
+    adapter=IMAGE_RESULT_ADAPTER,
     value_models=(ImageCompressed, ImageCompressionFailed),
     partitions=6,
     producers=("compressor",),
     consumers=("tracker",),
     description=(
-        "The outcome of each image, success or failure, keyed by request id so that one "
-        "tracker worker owns all of a request's results."
+        "The outcome of each image, `image.compressed` or `image.failed`, keyed by request id "
+        "so that one tracker worker owns all of a request's results. Replaces `image.compressed` "
+        "(schemas 1.1.0)."
     ),
 )
 
-REQUEST_COMPLETED = Topic(
+IMAGE_COMPRESSED: Topic[ImageResult] = Topic(
+    name="image.compressed",
+    key_field="request_id",
+    adapter=IMAGE_RESULT_ADAPTER,
+    value_models=(ImageCompressed, ImageCompressionFailed),
+    partitions=6,
+    producers=(),
+    consumers=("tracker",),
+    description=(
+        "Deprecated since schemas 1.1.0, replaced by `image.results` (the name hid that failures "
+        "travel here too). Nothing produces to it; the tracker drains it until it is retired."
+    ),
+    replaced_by="image.results",
+)
+
+REQUEST_COMPLETED: Topic[RequestCompleted] = Topic(
     name="request.completed",
     key_field="request_id",
+    adapter=TypeAdapter(RequestCompleted),
     value_models=(RequestCompleted,),
     partitions=3,
     producers=("tracker",),
@@ -64,4 +119,16 @@ REQUEST_COMPLETED = Topic(
     description="A request has finished; emitted once per request (consumers dedupe on event_id).",
 )
 
-TOPICS: dict[str, Topic] = {t.name: t for t in (IMAGE_REQUESTED, IMAGE_COMPRESSED, REQUEST_COMPLETED)}
+TOPICS: dict[str, Topic[EventBase]] = {
+    t.name: t for t in (IMAGE_REQUESTED, IMAGE_RESULTS, REQUEST_COMPLETED, IMAGE_COMPRESSED)
+}
+
+
+def subscription_names(topic: Topic[Any]) -> tuple[str, ...]:
+    """What a consumer of `topic` subscribes to: its name, then every deprecated name it replaces.
+
+    Consumers subscribe through this so that retiring a deprecated name from the registry is
+    the only change needed when a move is over.
+    """
+    previous = tuple(t.name for t in TOPICS.values() if t.replaced_by == topic.name)
+    return (topic.name, *previous)

@@ -14,7 +14,7 @@ from compressor.handlers import Deps
 from compressor.retrying import RetryPolicy
 from compressor.worker import NOT_BEFORE_HEADER, Worker, not_before_of
 from confluent_kafka import TopicPartition
-from pipeline_schemas import IMAGE_COMPRESSED, IMAGE_REQUESTED, ImageRequested, decode, encode
+from pipeline_schemas import IMAGE_REQUESTED, IMAGE_RESULTS, ImageRequested, decode, encode
 
 from tests.support.servers import wait_until
 
@@ -74,7 +74,7 @@ class FakeProducer:
         self.sent.append((topic, value, list(headers)))
 
     def results(self) -> list:
-        return [decode(IMAGE_COMPRESSED.name, v) for t, v, _ in self.sent if t == IMAGE_COMPRESSED.name]
+        return [decode(IMAGE_RESULTS, v) for t, v, _ in self.sent if t == IMAGE_RESULTS.name]
 
 
 @dataclass

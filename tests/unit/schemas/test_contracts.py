@@ -16,7 +16,7 @@ from pipeline_schemas import (
     key_of,
     utc_now,
 )
-from pipeline_schemas._generate import DEFAULT_OUT, render_all, stale_files
+from pipeline_schemas._generate import DEFAULT_OUT, render_all, stale_files, write
 from pipeline_schemas.topics import SERVICES
 from pydantic import ValidationError
 
@@ -29,7 +29,7 @@ def sample_events():
     return [
         ("image.requested", ImageRequested(request_id=rid, image_id=uuid4(), input_url="http://a/b.jpg")),
         (
-            "image.compressed",
+            "image.results",
             ImageCompressed(
                 request_id=rid,
                 image_id=uuid4(),
@@ -41,7 +41,7 @@ def sample_events():
             ),
         ),
         (
-            "image.compressed",
+            "image.results",
             ImageCompressionFailed(request_id=rid, image_id=uuid4(), reason_code="timeout", message="slow"),
         ),
         (
@@ -92,8 +92,8 @@ def test_an_event_of_the_wrong_type_for_the_topic_is_rejected():
 def test_result_topic_decodes_both_success_and_failure():
     _, ok = sample_events()[1]
     _, failed = sample_events()[2]
-    assert isinstance(decode("image.compressed", encode(ok)), ImageCompressed)
-    assert isinstance(decode("image.compressed", encode(failed)), ImageCompressionFailed)
+    assert isinstance(decode("image.results", encode(ok)), ImageCompressed)
+    assert isinstance(decode("image.results", encode(failed)), ImageCompressionFailed)
 
 
 @pytest.mark.parametrize("topic", sorted(TOPICS))
@@ -110,7 +110,7 @@ def test_topic_producers_and_consumers_are_real_services(topic):
 
 def test_results_and_completions_are_keyed_by_request_id():
     _, ok = sample_events()[1]
-    assert key_of("image.compressed", ok) == str(ok.request_id).encode()
+    assert key_of("image.results", ok) == str(ok.request_id).encode()
     assert TOPICS["request.completed"].key_field == "request_id"
 
 
@@ -123,8 +123,22 @@ def test_committed_json_schema_files_match_the_models():
 
 
 def test_generated_files_change_when_a_model_changes(tmp_path):
-    for name, text in render_all().items():
-        (tmp_path / name).write_text(text)
+    write(tmp_path)
+    assert stale_files(tmp_path) == []
     victim = next(iter(render_all()))
     (tmp_path / victim).write_text("{}\n")
     assert stale_files(tmp_path) == [victim]
+
+
+def test_a_schema_file_no_model_produces_is_stale_and_writing_removes_it(tmp_path):
+    write(tmp_path)
+    leftover = tmp_path / "jsonschema" / "image.retired.ImageCompressed.v1.json"
+    leftover.write_text("{}\n")
+    assert stale_files(tmp_path) == ["jsonschema/image.retired.ImageCompressed.v1.json"]
+    write(tmp_path)
+    assert not leftover.exists()
+
+
+def test_the_asyncapi_document_is_among_the_generated_files():
+    assert "asyncapi.yaml" in render_all()
+    assert (DEFAULT_OUT / "asyncapi.yaml").is_file()

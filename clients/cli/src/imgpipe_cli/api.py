@@ -100,11 +100,11 @@ class PipelineApi:
             data={name: str(value) for name, value in form.items() if value is not None},
             headers=headers,
         )
-        return response.json()
+        return json_object(response)
 
     async def status(self, request_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"{self.api_url}/status/{path_part(request_id)}")
-        return response.json()
+        return json_object(response)
 
     async def images(
         self, request_id: str, page_size: int = IMAGES_PAGE_SIZE
@@ -114,7 +114,7 @@ class PipelineApi:
         cursor: str | None = None
         for _ in range(MAX_IMAGE_PAGES):
             params = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
-            page = (await self._send("GET", url, params=params)).json()
+            page = json_object(await self._send("GET", url, params=params))
             for item in page.get("items", []):
                 yield item
             cursor = page.get("next_cursor")
@@ -160,6 +160,17 @@ async def write_stream(response: httpx.Response, path: Path) -> int:
             file.write(chunk)
             written += len(chunk)
     return written
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object a successful answer carries; anything else is the service misbehaving."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise CliError("Unexpected answer", f"{response.request.url} did not answer with a JSON object")
+    return body
 
 
 def error_of(response: httpx.Response) -> ApiError:

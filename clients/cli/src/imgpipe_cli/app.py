@@ -51,11 +51,13 @@ def usage_errors_exit_with_one() -> Iterator[None]:
 class UsageErrorsExitWithOne(TyperGroup):
     """Click exits 2 on a usage error; here 2 means "completed with errors", so those exit 1."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+    # The context is typer's private vendored click Context (typer._click), a base of typer.Context
+    # with no public name, so these overrides take and give Any.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with usage_errors_exit_with_one():
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         with usage_errors_exit_with_one():
             return super().invoke(ctx)
 

@@ -12,20 +12,9 @@ import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-SERIAL_COLUMN = "S. No."
-NAME_COLUMN = "Product Name"
-URLS_COLUMN = "Input Image Urls"
-REQUIRED_COLUMNS = (SERIAL_COLUMN, NAME_COLUMN, URLS_COLUMN)
-# Spellings the server also accepts, compared case- and punctuation-insensitively.
-HEADER_SPELLINGS = {
-    "sno": SERIAL_COLUMN,
-    "srno": SERIAL_COLUMN,
-    "serialno": SERIAL_COLUMN,
-    "serialnumber": SERIAL_COLUMN,
-    "productname": NAME_COLUMN,
-    "inputimageurls": URLS_COLUMN,
-    "inputurls": URLS_COLUMN,
-}
+# The header contract (column names and the spellings the server accepts) is shared with ingest.
+from pipeline_schemas import REQUIRED_COLUMNS, URLS_COLUMN, canonical_column
+
 MAX_PROBLEMS = 50
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -95,14 +84,10 @@ def check_records(records: Iterator[tuple[int, list[str]]]) -> list[RowProblem]:
 def column_positions(header_cells: list[str]) -> dict[str, int]:
     positions: dict[str, int] = {}
     for index, cell in enumerate(header_cells):
-        column = HEADER_SPELLINGS.get(normalised(cell))
+        column = canonical_column(cell)
         if column is not None:
             positions.setdefault(column, index)
     return positions
-
-
-def normalised(cell: str) -> str:
-    return "".join(char for char in cell.casefold() if char.isalnum())
 
 
 def url_column_is_last(header_cells: list[str], columns: dict[str, int]) -> bool:

@@ -7,10 +7,11 @@ The keys themselves are auth.py's; the 401/403 answers are httpkit's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Request, Security
+from fastapi import Depends, FastAPI, Header, Request, Response, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
@@ -113,7 +114,7 @@ def install_docs_policy(app: FastAPI) -> None:
     """Let /docs and /redoc load Swagger UI and ReDoc; install it inside the security headers."""
 
     @app.middleware("http")
-    async def docs_policy(request: Request, call_next):
+    async def docs_policy(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         if request.url.path in DOCS_PATHS:
             response.headers["Content-Security-Policy"] = DOCS_CSP

@@ -120,7 +120,7 @@ class AsyncpgKeyStore:
             key_id,
             tenant_id,
         )
-        return result.endswith(" 1")
+        return str(result).endswith(" 1")
 
     async def find(self, key: str) -> Principal | None:
         row = await self._pool.fetchrow(

@@ -4,10 +4,11 @@ pipeline_runtime.httpkit (the one kit: one Problem, one handler installer, one a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -64,7 +65,8 @@ def install_common_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail), headers=headers)
 
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database.unavailable", error=repr(exc))
@@ -85,7 +87,9 @@ def install_common_handlers(app: FastAPI) -> None:
         return problem(500, "internal", "Internal error", "an unexpected error happened; it was logged")
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)

@@ -7,11 +7,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ class AsyncConsumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{group_id}")
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: fn(*args, **kwargs))
 
     async def start(self) -> None:
@@ -231,10 +233,18 @@ class AsyncConsumer:
         self._thread.shutdown(wait=True)
 
 
+def position_of(msg: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed message (only produced messages lack them)."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed message without a topic, partition or offset")
+    return topic, partition, offset
+
+
 def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     """The offsets to commit after every one of `messages` is processed: last + 1 per partition."""
     highest: dict[tuple[str, int], int] = {}
     for msg in messages:
-        key = (msg.topic(), msg.partition())
-        highest[key] = max(highest.get(key, -1), msg.offset())
+        topic, partition, offset = position_of(msg)
+        highest[topic, partition] = max(highest.get((topic, partition), -1), offset)
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]

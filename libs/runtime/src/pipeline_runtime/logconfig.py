@@ -9,9 +9,10 @@ from typing import Literal
 
 import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from structlog.types import EventDict
 
 
-def _identity(_: object, __: str, event_dict: dict) -> dict:
+def _identity(_: object, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
@@ -49,7 +50,7 @@ def _redact(value: object) -> object:
     return value
 
 
-def redact_secrets(_: object, __: str, event_dict: dict) -> dict:
+def redact_secrets(_: object, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: a last line of defence so no secret reaches a log line."""
     return {key: _redact(value) for key, value in event_dict.items()}
 

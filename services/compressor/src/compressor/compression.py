@@ -6,6 +6,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 from PIL import ExifTags, Image, ImageOps
 
@@ -151,7 +152,8 @@ def _scaled_to_8_bit(image: Image.Image) -> Image.Image:
 def _nominal_range(image: Image.Image) -> tuple[float, float]:
     if image.mode.startswith("I;16"):
         return 0, 65535
-    low, high = image.getextrema()
+    # These modes (I, F) have one band, so the extrema are one (min, max) pair, not one per band.
+    low, high = cast("tuple[float, float]", image.getextrema())
     if image.mode == "F" and 0 <= low and high <= 1:
         return 0, 1
     if image.mode == "I" and 0 <= low and high <= 65535:

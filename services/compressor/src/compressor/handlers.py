@@ -18,6 +18,7 @@ from pipeline_schemas import (
     ImageCompressed,
     ImageCompressionFailed,
     ImageRequested,
+    ImageResult,
     new_event_id,
     utc_now,
 )
@@ -32,7 +33,6 @@ from .storage import ImageStore, StorageError, object_key, url_digest
 log = structlog.get_logger(__name__)
 
 Compress = Callable[[bytes, CompressionOptions], Awaitable[CompressedImage]]
-ImageResult = ImageCompressed | ImageCompressionFailed
 
 
 class Downloader(Protocol):
@@ -53,7 +53,7 @@ class TransientFailure(Exception):
 
 @dataclass(frozen=True)
 class Publish:
-    """Send `result` to image.compressed; the message is done once the broker has it."""
+    """Send `result` to image.results; the message is done once the broker has it."""
 
     result: ImageResult
 

@@ -16,15 +16,11 @@ from uuid import UUID
 
 import asyncpg
 from pipeline_schemas import (
-    IMAGE_COMPRESSED,
-    ImageCompressed,
-    ImageCompressionFailed,
-    decode,
+    IMAGE_RESULTS,
+    ImageResult,
     encode,
     new_event_id,
 )
-
-ImageResult = ImageCompressed | ImageCompressionFailed
 
 # The table is created by db/migrations (0004, 0005); the compressor only uses it.
 _CLAIM = """
@@ -120,7 +116,7 @@ class PgSourceClaims:
         if row is None:  # expired and deleted between the two statements: rare, ask again soon
             return Busy(0.1)
         if row["state"] == "settled":
-            return Settled(decode(IMAGE_COMPRESSED.name, row["result"]))  # type: ignore[arg-type]
+            return Settled(IMAGE_RESULTS.decode(row["result"]))
         return Busy(min(max(row["lease_left"], 0.1), self._poll))
 
     async def hold(self, request_id: UUID, digest: str, image_id: UUID, seconds: float) -> None:

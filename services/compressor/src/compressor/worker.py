@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import structlog
 from confluent_kafka import Message, TopicPartition
-from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed
+from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer, DeliveryFailed, position_of
 from pipeline_runtime.metrics import record_lag
-from pipeline_schemas import IMAGE_COMPRESSED, IMAGE_REQUESTED, ImageRequested, decode, encode, key_of
+from pipeline_schemas import IMAGE_REQUESTED, IMAGE_RESULTS, ImageRequested, decode, encode, key_of
 
 from .config import Settings
 from .handlers import Deps, Publish, Requeue, Wait, handle_image_requested
@@ -35,7 +35,8 @@ IDLE_POLL = 0.2
 
 def not_before_of(msg: Message) -> float | None:
     """The `not-before` header of a message, in epoch seconds, if it has a valid one."""
-    for name, value in msg.headers() or ():
+    headers = msg.headers() or []
+    for name, value in headers.items() if isinstance(headers, dict) else headers:
         if name == NOT_BEFORE_HEADER and value:
             with contextlib.suppress(ValueError):
                 return int(value) / 1000
@@ -59,7 +60,7 @@ class Worker:
         self._deps = deps
         self._clock = clock
         self._offsets = OffsetTracker()
-        self._parked: DelayQueue[Message] = DelayQueue()
+        self._parked: DelayQueue[PartitionOffsets, Message] = DelayQueue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
@@ -125,7 +126,7 @@ class Worker:
             await asyncio.sleep(self._idle_timeout())
 
     def _accept(self, msg: Message) -> None:
-        part = self._offsets.started(msg.topic(), msg.partition(), msg.offset())
+        part = self._offsets.started(*position_of(msg))
         due = not_before_of(msg)
         if due is not None and due > self._clock():
             self._parked.push(due, part, msg)
@@ -135,8 +136,8 @@ class Worker:
     def _start_due(self) -> None:
         room = self._settings.max_in_flight - len(self._tasks)
         for part, msg in self._parked.pop_due(self._clock(), max(room, 0)):
-            if self._offsets.owns(part):  # type: ignore[arg-type]
-                self._spawn(part, msg)  # type: ignore[arg-type]
+            if self._offsets.owns(part):
+                self._spawn(part, msg)
 
     def _spawn(self, part: PartitionOffsets, msg: Message) -> None:
         task = asyncio.create_task(self._process(part, msg))
@@ -149,20 +150,20 @@ class Worker:
 
     async def _process(self, part: PartitionOffsets, msg: Message) -> None:
         try:
-            event = decode(IMAGE_REQUESTED.name, msg.value())
+            event = decode(IMAGE_REQUESTED, msg.value() or b"")
         except ValueError as exc:  # a poison message must not stall its partition
             log.error("message.undecodable", error=str(exc), partition=msg.partition(), offset=msg.offset())
-            part.finished(msg.offset())
+            part.finished(position_of(msg)[2])
             return
         with structlog.contextvars.bound_contextvars(
             request_id=str(event.request_id), image_id=str(event.image_id), attempt=event.attempt
         ):
             if await self._handle(event, part, msg):
-                part.finished(msg.offset())
+                part.finished(position_of(msg)[2])
 
     async def _handle(self, event: ImageRequested, part: PartitionOffsets, msg: Message) -> bool:
         """Act on the handler's decision; True when the message is done with."""
-        outcome = await handle_image_requested(event, self._deps)  # type: ignore[arg-type]
+        outcome = await handle_image_requested(event, self._deps)
         if isinstance(outcome, Wait):
             self._park(part, msg, outcome.seconds)
             return False
@@ -170,9 +171,7 @@ class Worker:
             # The offset is finished only after the broker acknowledged what we sent.
             if isinstance(outcome, Publish):
                 result = outcome.result
-                await self._producer.send(
-                    IMAGE_COMPRESSED.name, str(result.request_id).encode(), encode(result)
-                )
+                await self._producer.send(IMAGE_RESULTS.name, IMAGE_RESULTS.key(result), encode(result))
             else:
                 await self._requeue(outcome)
         except DeliveryFailed as exc:

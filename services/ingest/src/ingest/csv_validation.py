@@ -9,28 +9,16 @@ from dataclasses import dataclass
 
 from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
 
-SERIAL_COLUMN = "S. No."
-NAME_COLUMN = "Product Name"
-URLS_COLUMN = "Input Image Urls"
-REQUIRED_COLUMNS = (SERIAL_COLUMN, NAME_COLUMN, URLS_COLUMN)
+# The header contract (column names and accepted spellings) is shared with the CLI's pre-check.
+from pipeline_schemas import NAME_COLUMN, REQUIRED_COLUMNS, SERIAL_COLUMN, URLS_COLUMN, canonical_column
 
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _QUOTED_LIMIT = 80  # characters of a cell quoted in a message
 _EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
-_LONGEST_ALIAS_CELL = 64  # header cells longer than this are unknown without normalising them
 # Three columns are expected; a header far wider is refused whole, without looking at each cell.
 MAX_HEADER_COLUMNS = 256
-_COLUMN_ALIASES = {
-    "sno": SERIAL_COLUMN,
-    "srno": SERIAL_COLUMN,
-    "serialno": SERIAL_COLUMN,
-    "serialnumber": SERIAL_COLUMN,
-    "productname": NAME_COLUMN,
-    "inputimageurls": URLS_COLUMN,
-    "inputurls": URLS_COLUMN,
-}
 
 
 @dataclass(frozen=True)
@@ -199,7 +187,7 @@ def layout_from_header(line: int, cells: list[str], max_errors: int = 100) -> _L
     if len(cells) > MAX_HEADER_COLUMNS:
         message = f"the header has {len(cells)} columns (at most {MAX_HEADER_COLUMNS}); expected: {_EXPECTED_HEADER}"
         raise file_error(line, message)
-    canonical = [_COLUMN_ALIASES.get(normalise_header(cell)) for cell in cells]
+    canonical = [canonical_column(cell) for cell in cells]
     if not any(canonical):
         raise file_error(line, f"a header row is required with columns: {_EXPECTED_HEADER}")
     log = _ErrorLog(max_errors)
@@ -217,12 +205,6 @@ def layout_from_header(line: int, cells: list[str], max_errors: int = 100) -> _L
     log.raise_if_any()
     width = len(cells)
     return _Layout(positions[SERIAL_COLUMN], positions[NAME_COLUMN], positions[URLS_COLUMN], width)
-
-
-def normalise_header(cell: str) -> str:
-    if len(cell) > _LONGEST_ALIAS_CELL:  # no alias is this long: skip the work on a hostile cell
-        return ""
-    return "".join(char for char in cell.casefold() if char.isalnum())
 
 
 def describe_unknown_header(cell: str, index: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -61,11 +62,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.repository = repository = AsyncpgDeliveryRepository(pool)
     app.state.subscriptions = subscriptions = AsyncpgSubscriptionRepository(pool, box)
     # A crashed member's partitions move to the others after 10 s rather than Kafka's 45 s.
+    timeouts: dict[str, Any] = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000}
     consumer = AsyncConsumer(
-        settings.kafka.bootstrap_servers,
-        settings.group_id,
-        [REQUEST_COMPLETED.name],
-        **{"session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000},
+        settings.kafka.bootstrap_servers, settings.group_id, [REQUEST_COMPLETED.name], **timeouts
     )
     await consumer.start()
     session = create_session(guard, settings.request_timeout)

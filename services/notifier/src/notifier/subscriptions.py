@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +87,7 @@ class AsyncpgSubscriptionRepository:
             )
         return result.endswith(" 1")
 
-    async def targets_of(self, tenant_id: str) -> list[tuple[UUID, str]]:
+    async def targets_of(self, tenant_id: str) -> builtins.list[tuple[UUID, str]]:  # `list` is a method here
         rows = await self._pool.fetch(
             "SELECT subscription_id, url FROM webhook_subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL",
             tenant_id,

@@ -27,12 +27,12 @@ async def consume_completions(
         messages = await consumer.consume(100, timeout=0.5)
         for msg in messages:
             try:
-                event = decode(REQUEST_COMPLETED.name, msg.value())
+                event = decode(REQUEST_COMPLETED, msg.value() or b"")
             except ValueError as exc:
                 log.error("message.undecodable", error=str(exc), offset=msg.offset())
                 continue
             with structlog.contextvars.bound_contextvars(request_id=str(event.request_id)):
-                await handle_request_completed(event, repository, subscriptions)  # type: ignore[arg-type]
+                await handle_request_completed(event, repository, subscriptions)
         await consumer.commit(next_offsets(messages))
 
 

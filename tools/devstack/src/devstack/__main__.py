@@ -47,6 +47,12 @@ def print_env(profile: Profile) -> None:
         print(f"export {key}={value}")
 
 
+def up(profile: Profile) -> None:
+    infra_up(profile)
+    services.start_all(profile)
+    demo.run(profile)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
@@ -72,7 +78,7 @@ def main() -> None:
         "infra-down": lambda: infra_down(profile),
         "services-up": lambda: services.start_all(profile),
         "services-down": lambda: services.stop_all(profile),
-        "up": lambda: (infra_up(profile), services.start_all(profile), demo.run(profile)),
+        "up": lambda: up(profile),
         "down": lambda: down(profile),
         "status": lambda: print(procs.running(profile.run_dir) or "nothing running"),
         "env": lambda: print_env(profile),

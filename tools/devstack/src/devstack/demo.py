@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -89,7 +90,7 @@ def auth(profile: Profile) -> dict[str, str]:
     return {"Authorization": f"Bearer {profile.api_key()}"}
 
 
-def upload(profile: Profile, csv_text: str) -> dict:
+def upload(profile: Profile, csv_text: str) -> dict[str, Any]:
     body, ctype = multipart({"file": ("sample.csv", csv_text.encode(), "text/csv")})
     req = urllib.request.Request(  # noqa: S310 - loopback only
         f"http://127.0.0.1:{profile.ingest_port}/upload",
@@ -98,15 +99,16 @@ def upload(profile: Profile, csv_text: str) -> dict:
         headers={"Content-Type": ctype, **auth(profile)},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-        return json.load(resp)
+        answer: dict[str, Any] = json.load(resp)
+        return answer
 
 
-def wait_finished(profile: Profile, status_url: str, timeout: float = 180.0) -> dict:
+def wait_finished(profile: Profile, status_url: str, timeout: float = 180.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         req = urllib.request.Request(status_url, headers=auth(profile))  # noqa: S310 - loopback only
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-            status = json.load(resp)
+            status: dict[str, Any] = json.load(resp)
         if status["completed_at"] or time.monotonic() > deadline:
             return status
         time.sleep(0.5)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -35,7 +36,7 @@ def data_dir(profile: Profile) -> Path:
     return profile.run_dir / "pg"
 
 
-def _as_postgres(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+def _as_postgres(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """Run a server binary as the `postgres` user (initdb refuses root)."""
     if os.geteuid() != 0:
         return subprocess.run(argv, check=True, **kwargs)  # noqa: S603

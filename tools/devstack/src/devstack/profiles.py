@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +158,7 @@ class Profile:
             lambda: "imgp_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode(),
         )
 
-    def _kept_secret(self, name: str, make) -> str:
+    def _kept_secret(self, name: str, make: Callable[[], str]) -> str:
         path = self.run_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

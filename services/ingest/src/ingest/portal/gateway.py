@@ -50,8 +50,10 @@ def stream_slots(request: Request) -> StreamSlots:
 @router.get(
     "/status/{request_id}",
     response_class=Response,
-    responses={200: {"description": "The tracker API's status answer.", "content": JSON_OBJECT}}
-    | problem_responses(*GATEWAY_ERRORS),
+    responses={
+        200: {"description": "The tracker API's status answer.", "content": JSON_OBJECT},
+        **problem_responses(*GATEWAY_ERRORS),
+    },
 )
 async def status(request_id: UUID, request: Request) -> Response:
     """The request's status, read from the tracker API (same answer as its `GET /status/{request_id}`)."""
@@ -61,8 +63,10 @@ async def status(request_id: UUID, request: Request) -> Response:
 @router.get(
     "/requests/{request_id}/images",
     response_class=Response,
-    responses={200: {"description": "One page of the request's images.", "content": JSON_OBJECT}}
-    | problem_responses(*GATEWAY_ERRORS),
+    responses={
+        200: {"description": "One page of the request's images.", "content": JSON_OBJECT},
+        **problem_responses(*GATEWAY_ERRORS),
+    },
 )
 async def images(
     request_id: UUID,

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 from uuid import UUID
 
 import asyncpg
 from pipeline_runtime.database import ACQUIRE_TIMEOUT
-from pipeline_schemas import REQUEST_COMPLETED, ImageCompressed, ImageResult, RequestCompleted, encode
+from pipeline_schemas import (
+    REQUEST_COMPLETED,
+    ImageCompressed,
+    ImageResult,
+    RequestCompleted,
+    RequestStatus,
+    encode,
+)
 
 from ..progress import Progress, completion_event_id
 
@@ -104,7 +111,8 @@ class AsyncpgResultRecorder:
             event_id=completion_event_id(request_id),
             request_id=request_id,
             tenant_id=row["tenant_id"],
-            status=progress.status,
+            # Only a finished request completes, so its status is a final one (pydantic checks it).
+            status=cast(RequestStatus, progress.status),
             total_images=progress.total,
             processed_images=progress.processed,
             failed_images=progress.failed,
