@@ -175,6 +175,7 @@ async def verify(
         "seconds": round(took, 1),
         "outcome": "ok" if not failed else "FAILED: " + ", ".join(failed),
         "outputs": results,
+        "output_csv_url": accepted["output_csv_url"],
     }
 
 

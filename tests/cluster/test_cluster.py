@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,13 @@ async def test_with_one_broker_down_uploads_still_succeed_and_complete_exactly_o
     assert all(u.startswith(cluster.object_store_url + "/") for u in urls), urls[:3]
     async with httpx.AsyncClient(timeout=10) as client:  # anonymous: no key, no signature
         resp = await client.get(urls[0])
+        # the output CSV (what the web page's gallery shows too) lists the same object-store URLs
+        key = {"Authorization": f"Bearer {cluster.api_key()}"}
+        csv = await client.get(row["output_csv_url"], headers=key)
+    assert csv.status_code == 200
+    assert sorted(url for url in re.findall(r"http://[^,\"\s]+", csv.text) if "/outputs/" in url) == sorted(
+        set(urls)
+    )
     assert resp.status_code == 200
     assert resp.headers["Content-Type"] == "image/jpeg"
     assert resp.content[:3] == b"\xff\xd8\xff"

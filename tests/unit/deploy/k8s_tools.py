@@ -113,3 +113,34 @@ def validate(manifests: str, *, skip: str = "ScaledObject") -> dict:
         timeout=120,
     )
     return json.loads(result.stdout)
+
+
+KEDA_MODELS = "@kubernetes-models/keda@2.0.0"
+KEDA_CHECK = """
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+import { readFileSync } from "node:fs";
+try { new ScaledObject(JSON.parse(readFileSync(0, "utf8"))).validate(); console.log("valid"); }
+catch (error) { console.log("invalid: " + error.message); }
+"""
+
+
+def validate_scaled_object(scaled_object: dict) -> str:
+    """`valid`, or `invalid: why`, by the validators that @kubernetes-models/keda (npm) generates
+    from KEDA's CRD schema: kubeconform has no KEDA schema here."""
+    home = CACHE_DIR / "k8s-keda"
+    if not (home / "node_modules" / "@kubernetes-models" / "keda").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        subprocess.run(  # noqa: S603 - npm from PATH, a pinned package
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(home), KEDA_MODELS],  # noqa: S607
+            check=True,
+            timeout=INSTALL_TIMEOUT,
+        )
+    return subprocess.run(  # noqa: S603
+        ["node", "--input-type=module", "-e", KEDA_CHECK],  # noqa: S607
+        input=json.dumps(scaled_object),
+        cwd=home,  # bare imports resolve from here
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()

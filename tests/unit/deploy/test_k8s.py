@@ -91,3 +91,14 @@ def test_the_compressor_scales_on_its_consumer_lag_up_to_one_member_per_partitio
     assert trigger["metadata"]["consumerGroup"] == CompressorSettings.model_fields["group_id"].default
     assert 2 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] <= partitions
     assert int(trigger["metadata"]["lagThreshold"]) > 0
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None,
+    reason="KEDA's schema comes as an npm package's validators (node and npm missing)",
+)
+def test_the_scaled_object_is_valid_against_kedas_schema_and_a_wrong_one_is_not(objects):
+    scaled = of_kind(objects, "ScaledObject")["compressor"]
+    assert k8s_tools.validate_scaled_object(scaled) == "valid"
+    broken = {**scaled, "spec": {**scaled["spec"], "minReplicaCount": "two"}}
+    assert "minReplicaCount must be integer" in k8s_tools.validate_scaled_object(broken)

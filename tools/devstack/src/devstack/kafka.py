@@ -262,7 +262,8 @@ def replication(profile: Profile) -> tuple[int, int]:
         configured = (configured[0] or defaults[0], configured[1] or defaults[1])
     brokers = len(admin(profile.bootstrap_servers).list_topics(timeout=10).brokers)
     rf, isr = resolve_replication(configured, brokers)
-    (profile.run_dir / "kafka-replication").write_text(f"{rf} {isr}")
+    profile.run_dir.mkdir(parents=True, exist_ok=True)
+    (profile.run_dir / "kafka-replication").write_text(f"{rf} {isr}")  # for the services' env
     return rf, isr
 
 
