@@ -7,10 +7,10 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
-
 # The header contract (column names and accepted spellings) is shared with the CLI's pre-check.
 from pipeline_schemas import NAME_COLUMN, REQUIRED_COLUMNS, SERIAL_COLUMN, URLS_COLUMN, canonical_column
+
+from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
 
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
 
