@@ -11,8 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -67,7 +66,7 @@ def install_metrics(app: FastAPI, service: str) -> None:
     """Count and time every HTTP request by its route template, and serve /metrics."""
 
     @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         method, route = http_labels(request)

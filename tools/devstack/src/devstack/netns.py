@@ -33,7 +33,7 @@ def host_address(host: int) -> str:
     return f"{BRIDGE_PREFIX}.{10 + host}"
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - fixed argv, names built above
         ["ip", *args],  # noqa: S607
         check=check,
