@@ -12,6 +12,8 @@ import shutil
 
 import pytest
 
+from tests.support.stack import SERVICE_ENV
+
 # Fixtures shared by the e2e and chaos suites (webhook subscriber); a plugin so both suites see them.
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -59,21 +61,7 @@ def pipeline(infrastructure):
     profile = infrastructure
     shutil.rmtree(profile.run_dir / "tracker-data", ignore_errors=True)
     services.stop_all(profile)  # leftovers of an interrupted run
-    services.start_all(
-        profile,
-        {
-            "LOG_LEVEL": "INFO",
-            "NOTIFIER_RETRY_SCHEDULE": "[0.3, 0.5, 0.5, 1]",
-            "NOTIFIER_REQUEST_TIMEOUT": "1.5",
-            "NOTIFIER_DISPATCH_IDLE_SECONDS": "0.2",
-            "COMPRESSOR_RETRY_BASE_SECONDS": "0.2",
-            "COMPRESSOR_RETRY_MAX_SECONDS": "2",
-            # Tests upload in bursts with one key (schemathesis sends dozens at once); the limits
-            # themselves are tested in-process (tests/integration/ingest/test_keys_and_limits.py).
-            "INGEST_UPLOAD_RATE_PER_MINUTE": "6000",
-            "INGEST_UPLOAD_BURST": "1000",
-        },
-    )
+    services.start_all(profile, dict(SERVICE_ENV))
     yield profile
     if not os.environ.get("KEEP_TEST_STACK"):
         services.stop_all(profile)

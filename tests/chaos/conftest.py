@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.report import table_lines
+
 ROWS: list[dict] = []
 COLUMNS = [
     "fault",
@@ -25,11 +27,6 @@ def chaos_report():
 def pytest_terminal_summary(terminalreporter):
     if not ROWS:
         return
-    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in ROWS)) for c in COLUMNS]
     terminalreporter.section("chaos suite")
-    terminalreporter.write_line(" | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
-    terminalreporter.write_line("-+-".join("-" * w for w in widths))
-    for row in ROWS:
-        terminalreporter.write_line(
-            " | ".join(str(row.get(c, "")).ljust(w) for c, w in zip(COLUMNS, widths, strict=True))
-        )
+    for line in table_lines(COLUMNS, ROWS):
+        terminalreporter.write_line(line)
