@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from pipeline_runtime.auth import AsyncpgKeyStore
+from pipeline_runtime.serving import server_config
 from tracker.api import create_app
 from tracker.api.queries import AsyncpgProgressQueries
 from tracker.config import Settings
@@ -91,8 +92,9 @@ async def test_every_query_answers_only_for_the_requests_tenant(pool):
 
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The API with its real resources, served by uvicorn on a free loopback port."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None))
+    """The API with its real resources, served as in production (serving's uvicorn) on a free loopback port."""
+    config = server_config(create_app(settings), host="127.0.0.1", port=0, settings=settings.http)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(1000):
         if server.started or task.done():

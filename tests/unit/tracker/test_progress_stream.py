@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pipeline_runtime.auth import Principal
 from tracker.api.models import RequestStatus
-from tracker.api.progress_stream import StreamLimits, progress_stream, stream_limits
+from tracker.api.progress_stream import StreamTiming, progress_stream, stream_timing
 from tracker.config import Settings
 
 from tests.unit.tracker.fakes import PROBLEM, FakeQueries, ScriptedQueries, build_app, request_row, serve
@@ -40,8 +40,8 @@ class VirtualClock:
 
 def fast(
     max_seconds: float = 3.0, poll_seconds: float = 0.01, keepalive_seconds: float = 10.0
-) -> StreamLimits:
-    return StreamLimits(max_seconds, poll_seconds, keepalive_seconds, clock=VirtualClock())
+) -> StreamTiming:
+    return StreamTiming(max_seconds, poll_seconds, keepalive_seconds, clock=VirtualClock())
 
 
 class FakeKeyStore:
@@ -61,7 +61,7 @@ def repository() -> ScriptedQueries:
 @pytest.fixture
 async def client(repository, tmp_path):
     app = build_app(repository, FakeKeyStore(), Settings(media_dir=tmp_path / "media"))
-    app.dependency_overrides[stream_limits] = fast
+    app.dependency_overrides[stream_timing] = fast
     async with serve(app, {"Authorization": "Bearer reader"}) as client:
         client.app = app
         yield client
@@ -131,7 +131,7 @@ async def test_an_unfinished_request_gets_keep_alives_and_the_stream_ends_at_the
     client, repository
 ):
     rid = repository.script((5, 1, 0))
-    client.app.dependency_overrides[stream_limits] = lambda: fast(0.5, 0.01, 0.1)
+    client.app.dependency_overrides[stream_timing] = lambda: fast(0.5, 0.01, 0.1)
 
     resp = await client.get(f"/requests/{rid}/events")
 
@@ -217,7 +217,7 @@ async def capped(tmp_path):
         media_dir=tmp_path / "media", events_max_per_key=2, events_max_per_tenant=3, events_max_open=4
     )
     app = build_app(plain, FakeKeyStore(), settings, stream_queries=streams)
-    app.dependency_overrides[stream_limits] = fast
+    app.dependency_overrides[stream_timing] = fast
     async with serve(app) as client:
         client.app = app
         yield client, app.state.stream_slots, plain, streams
@@ -285,7 +285,7 @@ async def test_a_client_that_disconnects_mid_stream_gives_its_place_back(capped)
     client, slots, _, streams = capped
     streams.gate.set()
     rid = streams.script((3, 1, 0))  # never finishes, and the time limit is far: only the disconnect ends it
-    client.app.dependency_overrides[stream_limits] = lambda: StreamLimits(600.0, 0.01, 10.0)  # real time
+    client.app.dependency_overrides[stream_timing] = lambda: StreamTiming(600.0, 0.01, 10.0)  # real time
     app = client._transport.app  # the app as served, inside its lifespan
     gone = asyncio.Event()
     sent: list[dict] = []

@@ -10,10 +10,10 @@ from pipeline_runtime.logconfig import configure_logging
 from .config import Settings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tracker", description=__doc__)
     parser.add_argument("role", choices=["worker", "api"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log, "tracker")
     if args.role == "worker":

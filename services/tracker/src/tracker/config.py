@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
+from pipeline_runtime.serving import ServingSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -60,3 +61,4 @@ class Settings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    http: ServingSettings = Field(default_factory=ServingSettings)  # the status API's client timeouts

@@ -2,67 +2,12 @@
 
 A stream holds a connection to the tracker API for as long as the request runs (minutes). Without
 these bounds one tenant opening hundreds of streams took every connection, and every other
-tenant's status read waited out its 5 s pool timeout (a 504). The counts live in this process's
-memory, like the upload rate limit: N ingest processes allow up to N times as many in all.
+tenant's status read waited out its 5 s pool timeout (a 504). The counting is shared with the
+tracker API's own stream caps: pipeline_runtime.stream_slots.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Literal
+from pipeline_runtime.stream_slots import Refusal, StreamLimits, StreamSlot, StreamSlots
 
-Refusal = Literal["key", "tenant", "total"]
-
-
-@dataclass(frozen=True)
-class StreamLimits:
-    per_key: int
-    per_tenant: int
-    total: int
-
-
-class StreamSlot:
-    """One open stream's place in the counts; release() gives it back (once, whatever happens)."""
-
-    def __init__(self, slots: StreamSlots, tenant: Hashable, key: Hashable) -> None:
-        self._slots, self._tenant, self._key = slots, tenant, key
-        self._released = False
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._slots.give_back(self._tenant, self._key)
-
-
-class StreamSlots:
-    def __init__(self, limits: StreamLimits) -> None:
-        self.limits = limits
-        self._by_key: Counter[Hashable] = Counter()
-        self._by_tenant: Counter[Hashable] = Counter()
-        self._total = 0
-
-    def take(self, tenant: Hashable, key: Hashable) -> StreamSlot | Refusal:
-        """A slot, or which limit is reached (the tightest first); nothing is taken on refusal."""
-        if self._by_key[key] >= self.limits.per_key:
-            return "key"
-        if self._by_tenant[tenant] >= self.limits.per_tenant:
-            return "tenant"
-        if self._total >= self.limits.total:
-            return "total"
-        self._by_key[key] += 1
-        self._by_tenant[tenant] += 1
-        self._total += 1
-        return StreamSlot(self, tenant, key)
-
-    def give_back(self, tenant: Hashable, key: Hashable) -> None:
-        self._total -= 1
-        for counts, name in ((self._by_key, key), (self._by_tenant, tenant)):
-            counts[name] -= 1
-            if counts[name] <= 0:
-                del counts[name]  # no entry is kept for keys with nothing open
-
-    @property
-    def open(self) -> int:
-        return self._total
+__all__ = ["Refusal", "StreamLimits", "StreamSlot", "StreamSlots"]

@@ -1,25 +1,18 @@
-"""python -m tracker.api: serve the status API with uvicorn."""
+"""python -m tracker.api: serve the status API, with the runtime's slow-client read timeouts."""
 
 from __future__ import annotations
 
-import uvicorn
-from pipeline_runtime.logconfig import configure_logging
+from pipeline_runtime.serving import serve
 
 from ..config import Settings
 from .app import create_app
 
 
 def run(settings: Settings) -> None:
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
-
-
-def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log, "tracker")
-    run(settings)
+    serve(create_app(settings), host=settings.host, port=settings.port, settings=settings.http)
 
 
 if __name__ == "__main__":
-    main()
+    from ..__main__ import main
+
+    main(["api"])

@@ -10,12 +10,12 @@ from fastapi import FastAPI, Security
 from fastapi.staticfiles import StaticFiles
 from pipeline_runtime.api_access import BEARER
 from pipeline_runtime.httpkit import health_router, install_edge, service_app
+from pipeline_runtime.stream_slots import StreamLimits, StreamSlots
 
 from ..config import Settings
 from .progress_stream import router as progress_stream_router
 from .resources import TrackerResources, connect_database
 from .routes import FIELD_RULES, router
-from .stream_slots import StreamCaps, StreamSlots
 
 READINESS_DOC = "Ready when PostgreSQL answers: it is all the status API reads (it uses no broker)."
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings, *, resources: TrackerResources | None = None)
         description="Status, images and output CSV of uploads. Every error is application/problem+json.",
         field_rules=FIELD_RULES,
     )
-    caps = StreamCaps(settings.events_max_per_key, settings.events_max_per_tenant, settings.events_max_open)
+    caps = StreamLimits(settings.events_max_per_key, settings.events_max_per_tenant, settings.events_max_open)
     app.state.stream_slots = StreamSlots(caps)
     app.include_router(router)
     app.include_router(health_router(["database"], readiness_doc=READINESS_DOC))

@@ -6,7 +6,7 @@ every POLL_SECONDS. It ends with `event: done` once every image is finished, or 
 TRACKER_EVENTS_MAX_SECONDS (clients reconnect, as EventSource does); a `: keep-alive` comment
 goes out after KEEPALIVE_SECONDS without a message so that proxies keep the connection open.
 
-Streams are capped per key, per tenant and per process (stream_slots.py; 429 beyond), and poll
+Streams are capped per key, per tenant and per process (pipeline_runtime.stream_slots; 429 beyond), and poll
 through the resources' `stream_queries`, whose connections plain reads never wait for.
 """
 
@@ -25,12 +25,12 @@ from fastapi.responses import Response, StreamingResponse
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
 from pipeline_runtime.httpkit import problem, problem_responses
+from pipeline_runtime.stream_slots import Refusal, StreamSlot, StreamSlots
 from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
 from .models import RequestStatus
 from .resources import Resources
-from .stream_slots import StreamSlot, StreamSlots, TooManyStreams
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -63,16 +63,16 @@ class LoopClock:
 
 
 @dataclass(frozen=True)
-class StreamLimits:
+class StreamTiming:
     max_seconds: float
     poll_seconds: float = POLL_SECONDS
     keepalive_seconds: float = KEEPALIVE_SECONDS
     clock: Clock = field(default_factory=LoopClock)
 
 
-def stream_limits(request: Request) -> StreamLimits:
+def stream_timing(request: Request) -> StreamTiming:
     settings: Settings = request.app.state.settings
-    return StreamLimits(settings.events_max_seconds)
+    return StreamTiming(settings.events_max_seconds)
 
 
 def stream_slots(request: Request) -> StreamSlots:
@@ -101,10 +101,10 @@ def finished(status: Mapping[str, Any]) -> bool:
 
 
 async def progress_stream(
-    read: StatusReader, request_id: UUID, first: Status, limits: StreamLimits
+    read: StatusReader, request_id: UUID, first: Status, timing: StreamTiming
 ) -> AsyncIterator[str]:
     """The messages of one stream, bounded in time; `first` is the status read before it began."""
-    clock = limits.clock
+    clock = timing.clock
     started = last_sent = clock.now()
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     yield message("progress", first)
@@ -112,8 +112,8 @@ async def progress_stream(
         yield message("done", first)
         return
     previous = first
-    while clock.now() - started < limits.max_seconds:
-        await clock.sleep(min(limits.poll_seconds, max(limits.max_seconds - (clock.now() - started), 0)))
+    while clock.now() - started < timing.max_seconds:
+        await clock.sleep(min(timing.poll_seconds, max(timing.max_seconds - (clock.now() - started), 0)))
         try:
             status = await read(request_id)
         except Exception as exc:  # noqa: BLE001 - the answer has begun: end it; the client reconnects
@@ -128,10 +128,22 @@ async def progress_stream(
             if finished(status):
                 yield message("done", status)
                 return
-        elif now - last_sent >= limits.keepalive_seconds:
+        elif now - last_sent >= timing.keepalive_seconds:
             last_sent = now
             yield ": keep-alive\n\n"
     yield ": time limit reached, reconnect for more\n\n"
+
+
+def too_many_streams(slots: StreamSlots, reached: Refusal) -> Response:
+    limits = slots.limits
+    holder, count = {
+        "key": ("this key", limits.per_key),
+        "tenant": ("this tenant", limits.per_tenant),
+        "total": ("the server", limits.total),
+    }[reached]
+    detail = f"{holder} already has {count} progress streams open; close one or retry later"
+    headers = {"retry-after": RETRY_AFTER_SECONDS}
+    return problem(429, "too-many-streams", "Too many open streams", detail, headers=headers)
 
 
 class SlotStreamingResponse(StreamingResponse):
@@ -167,7 +179,7 @@ async def request_events(
     request_id: UUID,
     request: Request,
     caller: Principal = READ,
-    limits: StreamLimits = Depends(stream_limits),
+    timing: StreamTiming = Depends(stream_timing),
     slots: StreamSlots = Depends(stream_slots),
 ) -> Response:
     """Live progress as Server-Sent Events until the request is finished (time-limited, capped per key).
@@ -175,11 +187,9 @@ async def request_events(
     At most TRACKER_EVENTS_MAX_PER_KEY streams per key, TRACKER_EVENTS_MAX_PER_TENANT per tenant and
     TRACKER_EVENTS_MAX_OPEN in all are open at once; one more is a 429 problem.
     """
-    try:
-        slot = slots.take(caller)
-    except TooManyStreams as exc:
-        retry = {"retry-after": RETRY_AFTER_SECONDS}
-        return problem(429, "too-many-streams", "Too many open streams", exc.detail, headers=retry)
+    slot = slots.take(caller.tenant_id, caller.key_id)
+    if isinstance(slot, str):
+        return too_many_streams(slots, slot)
     try:
         read = status_reader(request, caller)
         first = await read(request_id)  # before the stream: 404 and 503 are still proper answers
@@ -189,4 +199,4 @@ async def request_events(
     if first is None:
         slot.release()
         return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
-    return SlotStreamingResponse(progress_stream(read, request_id, first, limits), slot)
+    return SlotStreamingResponse(progress_stream(read, request_id, first, timing), slot)

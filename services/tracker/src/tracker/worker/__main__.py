@@ -42,11 +42,7 @@ def run(settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
-def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log, "tracker")
-    run(settings)
-
-
 if __name__ == "__main__":
-    main()
+    from ..__main__ import main
+
+    main(["worker"])
