@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Response
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
-from pipeline_runtime.http import AUTH_RESPONSES, problem, problem_responses
+from pipeline_runtime.httpkit import problem, problem_responses
+from pipeline_runtime.urls import MAX_URL_LENGTH, web_url_problem
 from pydantic import BaseModel, Field, field_validator
 
 from .deps import ResourcesDep
@@ -23,21 +23,22 @@ from .subscriptions import SubscriptionLimitReached
 router = APIRouter()
 WEBHOOKS = api_key("webhooks")
 READ = api_key("read")
-MAX_URL_LENGTH = 2048
+AUTH_RESPONSES = problem_responses(401, 403)
 
 
 class NewSubscription(BaseModel):
-    url: str = Field(description="Absolute http(s) URL that receives request.completed webhooks.")
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="Absolute http(s) URL that receives request.completed webhooks (no credentials).",
+    )
     description: str | None = Field(None, max_length=500)
 
     @field_validator("url")
     @classmethod
     def must_be_web_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > MAX_URL_LENGTH:
-            raise ValueError("must be an absolute http or https URL")
-        if parts.username or parts.password:
-            raise ValueError("must not contain credentials")
+        wrong = web_url_problem(value)
+        if wrong:
+            raise ValueError(wrong)
         return value
 
 
@@ -180,19 +181,3 @@ async def replay(delivery_id: UUID, deps: ResourcesDep, caller: Principal = WEBH
     if not await deps.deliveries.replay(caller.tenant_id, delivery_id):
         return problem(404, "not-found", "No such dead letter", f"no dead delivery {delivery_id}")
     return {"delivery_id": str(delivery_id), "status": "pending"}
-
-
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
-
-
-@router.get("/readyz", responses=problem_responses(503))
-async def readyz(deps: ResourcesDep) -> Any:
-    """PostgreSQL is reachable."""
-    checks = await deps.readiness()
-    if not all(checks.values()):
-        down = ", ".join(name for name, ok in checks.items() if not ok)
-        return problem(503, "not-ready", "Not ready", f"unreachable: {down}")
-    return {"status": "ok", **dict.fromkeys(checks, "ok")}
