@@ -19,7 +19,12 @@ from cryptography.fernet import Fernet
 from notifier.app import create_app, database_resources
 from notifier.config import Settings
 from notifier.deps import Resources
+from notifier.repository import AsyncpgDeliveryRepository
+from notifier.sender import AiohttpWebhookSender, create_session
+from notifier.subscriptions import AsyncpgSubscriptionRepository
+from notifier.worker import Dispatcher
 from pipeline_runtime.auth import AsyncpgKeyStore
+from pipeline_runtime.netguard import AddressGuard
 
 SECRETS_KEY = Fernet.generate_key().decode()
 NOBODY = "http://127.0.0.1:9"  # the discard port: never answers a webhook
@@ -104,3 +109,25 @@ async def snapshot(pool: asyncpg.Pool, tenant: str | None = None) -> dict[str, l
         f" {where.replace('tenant_id', 'd.tenant_id')} ORDER BY a.id",
     }
     return {table: [dict(r) for r in await pool.fetch(sql, tenant)] for table, sql in queries.items()}
+
+
+@contextlib.asynccontextmanager
+async def real_dispatcher(
+    pool: asyncpg.Pool, *, excerpt_bytes: int = 4096, timeout: float = 5.0
+) -> AsyncIterator[Dispatcher]:
+    """The dispatcher with the real repository and sender, allowed to reach 127.0.0.1 only."""
+    guard = AddressGuard.from_setting("127.0.0.1/32")
+    session = create_session(guard, timeout)
+    try:
+        yield Dispatcher(
+            AsyncpgDeliveryRepository(pool),
+            AsyncpgSubscriptionRepository(pool, None),
+            AiohttpWebhookSender(session, guard, excerpt_bytes),
+            "whsec_" + "A" * 44,
+            [1.0],
+            concurrency=4,
+            lease_seconds=30,
+            idle_seconds=0.1,
+        )
+    finally:
+        await session.close()

@@ -10,13 +10,8 @@ import asyncio
 
 import pytest
 from aiohttp import web
-from notifier.repository import AsyncpgDeliveryRepository
-from notifier.sender import AiohttpWebhookSender, create_session
-from notifier.subscriptions import AsyncpgSubscriptionRepository
-from notifier.worker import Dispatcher
-from pipeline_runtime.netguard import AddressGuard
 
-from tests.integration.notifier.support import new_delivery, new_request
+from tests.integration.notifier.support import new_delivery, new_request, real_dispatcher
 from tests.support.servers import LocalServer
 
 pytestmark = pytest.mark.integration
@@ -45,24 +40,9 @@ async def subscriber():
 async def test_an_endless_answer_is_delivered_and_its_logged_excerpt_is_bounded(pool, subscriber):
     request_id = await new_request(pool, "t-endless")
     delivery_id = await new_delivery(pool, "t-endless", request_id, url=subscriber.url("hook"))
-    repo = AsyncpgDeliveryRepository(pool)
-    guard = AddressGuard.from_setting("127.0.0.1/32")
-    session = create_session(guard, TIMEOUT)
-    try:
-        dispatcher = Dispatcher(
-            repo,
-            AsyncpgSubscriptionRepository(pool, None),
-            AiohttpWebhookSender(session, guard, EXCERPT),
-            "whsec_" + "A" * 44,
-            [1.0],
-            concurrency=4,
-            lease_seconds=30,
-            idle_seconds=0.1,
-        )
+    async with real_dispatcher(pool, excerpt_bytes=EXCERPT, timeout=TIMEOUT) as dispatcher:
         assert await dispatcher.dispatch_due() == 1
         await asyncio.wait_for(dispatcher.drain(), TIMEOUT * 2)
-    finally:
-        await session.close()
     row = await pool.fetchrow(
         "SELECT d.status, a.status_code, a.error, octet_length(a.response_excerpt) AS excerpt"
         " FROM webhook_deliveries d JOIN webhook_attempts a USING (delivery_id) WHERE delivery_id = $1",

@@ -12,12 +12,9 @@ import asyncio
 import asyncpg
 import pytest
 from notifier.repository import AsyncpgDeliveryRepository, AttemptResult
-from notifier.sender import AiohttpWebhookSender, create_session
 from notifier.subscriptions import AsyncpgSubscriptionRepository
-from notifier.worker import Dispatcher
-from pipeline_runtime.netguard import AddressGuard
 
-from tests.integration.notifier.support import new_delivery, new_request
+from tests.integration.notifier.support import new_delivery, new_request, real_dispatcher
 from tests.support.servers import LocalServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -125,23 +122,9 @@ async def test_a_replayed_dead_letter_is_sent_again_with_its_webhook_id(pool, su
     assert await repo.replay("t-replay", delivery_id)
     assert not await repo.replay("t-replay", delivery_id)  # pending now: nothing to replay
 
-    guard = AddressGuard.from_setting("127.0.0.1/32")
-    session = create_session(guard, 5)
-    try:
-        dispatcher = Dispatcher(
-            repo,
-            AsyncpgSubscriptionRepository(pool, None),
-            AiohttpWebhookSender(session, guard),
-            "whsec_" + "A" * 44,
-            [1.0],
-            concurrency=4,
-            lease_seconds=30,
-            idle_seconds=0.1,
-        )
+    async with real_dispatcher(pool) as dispatcher:
         assert await dispatcher.dispatch_due() == 1
         await dispatcher.drain()
-    finally:
-        await session.close()
 
     [hit] = subscriber.hits("hook")
     assert hit.headers["webhook-id"] == str(event_id)

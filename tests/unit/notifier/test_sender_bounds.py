@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from notifier.sender import AiohttpWebhookSender, create_session
-from notifier.signing import new_secret
-from pipeline_runtime.netguard import AddressGuard
 
 from tests.support.servers import LocalServer
+from tests.unit.notifier.sending import send_once
 
 CHUNK = b"x" * 65536
 OFFERED_CHUNKS = 16_384  # 1 GiB: far more than any sender that stops early would ever see
@@ -55,14 +53,7 @@ async def server():
 
 
 async def send(url: str):
-    guard = AddressGuard.from_setting("127.0.0.1/32")
-    session = create_session(guard, timeout=10)
-    try:
-        return await AiohttpWebhookSender(session, guard, excerpt_bytes=EXCERPT).send(
-            url, new_secret(), "msg_1", b"{}"
-        )
-    finally:
-        await session.close()
+    return await send_once(url, timeout=10, excerpt_bytes=EXCERPT)
 
 
 @pytest.mark.parametrize("declared", [None, 400 * 1024 * 1024], ids=["endless", "400MB"])

@@ -32,7 +32,7 @@ UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, last_error =
  WHERE delivery_id = $1"""
 
 _LOG = """
-SELECT d.delivery_id, d.event_id, d.target_url, d.status, a.attempt, a.attempted_at, a.status_code,
+SELECT d.delivery_id, d.event_id AS webhook_id, d.target_url, d.status AS delivery_status, a.attempt, a.attempted_at, a.status_code,
        a.error, a.latency_ms, a.response_excerpt
   FROM webhook_deliveries d LEFT JOIN webhook_attempts a USING (delivery_id)
  WHERE d.request_id = $1 AND d.tenant_id = $2 ORDER BY d.created_at, a.attempt LIMIT $3"""
@@ -75,9 +75,9 @@ class LoggedAttempt:
     """One row of a request's delivery log (a delivery not yet attempted has attempt None)."""
 
     delivery_id: UUID
-    event_id: UUID
+    webhook_id: UUID  # the request.completed event's id
     target_url: str
-    status: str
+    delivery_status: str  # pending | delivered | dead
     attempt: int | None
     attempted_at: datetime | None
     status_code: int | None
@@ -89,7 +89,7 @@ class LoggedAttempt:
 @dataclass(frozen=True)
 class DeadDelivery:
     delivery_id: UUID
-    event_id: UUID
+    webhook_id: UUID
     request_id: UUID
     target_url: str
     attempts: int
@@ -172,7 +172,7 @@ class AsyncpgDeliveryRepository:
 
     async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadDelivery]:
         rows = await self._pool.fetch(
-            "SELECT delivery_id, event_id, request_id, target_url, attempts, last_status_code, last_error,"
+            "SELECT delivery_id, event_id AS webhook_id, request_id, target_url, attempts, last_status_code, last_error,"
             " created_at FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead'"
             " ORDER BY created_at DESC LIMIT $2",
             tenant_id,

@@ -135,40 +135,14 @@ async def deliveries(request_id: UUID, deps: ResourcesDep, caller: Principal = R
     if not await deps.deliveries.request_exists(caller.tenant_id, request_id):
         return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
     rows = await deps.deliveries.deliveries_for(caller.tenant_id, request_id)
-    return [
-        Attempt(
-            delivery_id=r.delivery_id,
-            webhook_id=r.event_id,
-            target_url=r.target_url,
-            delivery_status=r.status,
-            attempt=r.attempt,
-            attempted_at=r.attempted_at,
-            status_code=r.status_code,
-            error=r.error,
-            latency_ms=r.latency_ms,
-            response_excerpt=r.response_excerpt,
-        )
-        for r in rows
-    ]
+    return [Attempt.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.get("/dead-letters", response_model=list[DeadLetter], responses=AUTH_RESPONSES)
 async def dead_letters(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Deliveries that exhausted their attempts or were refused for good (the newest 100)."""
     rows = await deps.deliveries.dead_letters(caller.tenant_id)
-    return [
-        DeadLetter(
-            delivery_id=r.delivery_id,
-            webhook_id=r.event_id,
-            request_id=r.request_id,
-            target_url=r.target_url,
-            attempts=r.attempts,
-            last_status_code=r.last_status_code,
-            last_error=r.last_error,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [DeadLetter.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.post(
