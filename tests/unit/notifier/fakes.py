@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from notifier.repository import AttemptResult, DeadDelivery, Delivery, LoggedAttempt, Target
+from notifier.repository import Attempt, AttemptResult, DeadLetter, Delivery, Target
 from notifier.sender import Answer
 from notifier.subscriptions import Subscription, SubscriptionLimitReached
 from pipeline_runtime.auth import Principal
@@ -87,10 +87,10 @@ class FakeDeliveryRepository:
         self._check()
         return (tenant_id, request_id) in self.requests
 
-    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[LoggedAttempt]:
+    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[Attempt]:
         self.calls.append(("deliveries_for", tenant_id))
         return [
-            LoggedAttempt(
+            Attempt(
                 r.delivery.delivery_id,
                 r.delivery.event_id,
                 r.delivery.target_url,
@@ -107,10 +107,10 @@ class FakeDeliveryRepository:
             for n, a in enumerate(r.attempts)
         ]
 
-    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadDelivery]:
+    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadLetter]:
         self.calls.append(("dead_letters", tenant_id))
         return [
-            DeadDelivery(
+            DeadLetter(
                 r.delivery.delivery_id,
                 r.delivery.event_id,
                 r.delivery.request_id,

@@ -70,9 +70,10 @@ class AttemptResult:
     delay: float | None  # seconds to the next attempt when retrying
 
 
+# The rows of the delivery log and of the dead letters are the API's answers as they are (routes.py).
 @dataclass(frozen=True)
-class LoggedAttempt:
-    """One row of a request's delivery log (a delivery not yet attempted has attempt None)."""
+class Attempt:
+    """One attempt in a request's delivery log; a delivery not yet attempted appears once, with `attempt` null."""
 
     delivery_id: UUID
     webhook_id: UUID  # the request.completed event's id
@@ -83,11 +84,11 @@ class LoggedAttempt:
     status_code: int | None
     error: str | None
     latency_ms: float | None
-    response_excerpt: str | None
+    response_excerpt: str | None  # at most NOTIFIER_RESPONSE_EXCERPT_BYTES of the answer's start
 
 
 @dataclass(frozen=True)
-class DeadDelivery:
+class DeadLetter:
     delivery_id: UUID
     webhook_id: UUID
     request_id: UUID
@@ -107,9 +108,9 @@ class DeliveryRepository(Protocol):
 
     async def request_exists(self, tenant_id: str, request_id: UUID) -> bool: ...
 
-    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[LoggedAttempt]: ...
+    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[Attempt]: ...
 
-    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadDelivery]: ...
+    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadLetter]: ...
 
     async def replay(self, tenant_id: str, delivery_id: UUID) -> bool: ...
 
@@ -166,11 +167,11 @@ class AsyncpgDeliveryRepository:
             )
         )
 
-    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[LoggedAttempt]:
+    async def deliveries_for(self, tenant_id: str, request_id: UUID) -> list[Attempt]:
         rows = await self._pool.fetch(_LOG, request_id, tenant_id, LOG_LIMIT)
-        return [LoggedAttempt(**dict(r)) for r in rows]
+        return [Attempt(**dict(r)) for r in rows]
 
-    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadDelivery]:
+    async def dead_letters(self, tenant_id: str, limit: int = 100) -> list[DeadLetter]:
         rows = await self._pool.fetch(
             "SELECT delivery_id, event_id AS webhook_id, request_id, target_url, attempts, last_status_code, last_error,"
             " created_at FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead'"
@@ -178,7 +179,7 @@ class AsyncpgDeliveryRepository:
             tenant_id,
             limit,
         )
-        return [DeadDelivery(**dict(r)) for r in rows]
+        return [DeadLetter(**dict(r)) for r in rows]
 
     async def replay(self, tenant_id: str, delivery_id: UUID) -> bool:
         """Put a dead delivery back on the schedule with a fresh set of attempts (same webhook-id)."""

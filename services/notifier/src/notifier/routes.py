@@ -18,6 +18,7 @@ from pipeline_runtime.urls import MAX_URL_LENGTH, web_url_problem
 from pydantic import BaseModel, Field, field_validator
 
 from .deps import ResourcesDep
+from .repository import Attempt, DeadLetter
 from .subscriptions import SubscriptionLimitReached
 
 router = APIRouter()
@@ -51,32 +52,6 @@ class SubscriptionOut(BaseModel):
 
 class CreatedSubscription(SubscriptionOut):
     secret: str = Field(description="The `whsec_` signing secret. Shown only in this answer.")
-
-
-class Attempt(BaseModel):
-    delivery_id: UUID
-    webhook_id: UUID
-    target_url: str
-    delivery_status: str
-    attempt: int | None
-    attempted_at: datetime | None
-    status_code: int | None
-    error: str | None
-    latency_ms: float | None
-    response_excerpt: str | None = Field(
-        None, description="The start of the subscriber's answer (at most NOTIFIER_RESPONSE_EXCERPT_BYTES)."
-    )
-
-
-class DeadLetter(BaseModel):
-    delivery_id: UUID
-    webhook_id: UUID
-    request_id: UUID
-    target_url: str
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
 
 
 @router.post(
@@ -135,14 +110,14 @@ async def deliveries(request_id: UUID, deps: ResourcesDep, caller: Principal = R
     if not await deps.deliveries.request_exists(caller.tenant_id, request_id):
         return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
     rows = await deps.deliveries.deliveries_for(caller.tenant_id, request_id)
-    return [Attempt.model_validate(r, from_attributes=True) for r in rows]
+    return rows
 
 
 @router.get("/dead-letters", response_model=list[DeadLetter], responses=AUTH_RESPONSES)
 async def dead_letters(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Deliveries that exhausted their attempts or were refused for good (the newest 100)."""
     rows = await deps.deliveries.dead_letters(caller.tenant_id)
-    return [DeadLetter.model_validate(r, from_attributes=True) for r in rows]
+    return rows
 
 
 @router.post(
