@@ -1,9 +1,10 @@
-"""Configuration of the notifier (NOTIFIER_*, plus KAFKA_*, LOG_*, DATABASE_URL, FETCH_ALLOWLIST)."""
+"""Configuration of the notifier (NOTIFIER_*, plus KAFKA_*, LOG_*, HTTP_*, DATABASE_URL, FETCH_ALLOWLIST)."""
 
 from __future__ import annotations
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
+from pipeline_runtime.serving import ServingSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,3 +56,4 @@ class Settings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    http: ServingSettings = Field(default_factory=ServingSettings)
