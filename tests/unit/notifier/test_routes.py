@@ -59,7 +59,14 @@ async def test_creating_a_subscription_shows_its_secret_once(client, world):
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://127.0.0.1/x", "http://user:pw@127.0.0.1/x", "/relative", "http://127.0.0.1/" + "a" * 2048]
+    "url",
+    [
+        "ftp://127.0.0.1/x",
+        "http://user:pw@127.0.0.1/x",
+        "/relative",
+        "http://127.0.0.1/" + "a" * 2048,
+        "http://" + "a" * 64 + "/x",  # a host label beyond DNS's 63 characters
+    ],
 )
 async def test_a_subscription_url_must_be_a_plain_web_url(client, url):
     answer = await client.post("/subscriptions", json={"url": url}, headers=A)
