@@ -12,7 +12,6 @@ import pytest
 from aiohttp import web
 
 from tests.integration.notifier.support import new_delivery, new_request, real_dispatcher
-from tests.support.servers import LocalServer
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,8 @@ async def endless(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@pytest.fixture
-async def subscriber():
-    server = LocalServer(host="127.0.0.1")
-    server.routes["hook"] = endless
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_an_endless_answer_is_delivered_and_its_logged_excerpt_is_bounded(pool, subscriber):
+    subscriber.routes["hook"] = endless
     request_id = await new_request(pool, "t-endless")
     delivery_id = await new_delivery(pool, "t-endless", request_id, url=subscriber.url("hook"))
     async with real_dispatcher(pool, excerpt_bytes=EXCERPT, timeout=TIMEOUT) as dispatcher:

@@ -15,7 +15,7 @@ from notifier.repository import AsyncpgDeliveryRepository, AttemptResult
 from notifier.subscriptions import AsyncpgSubscriptionRepository
 
 from tests.integration.notifier.support import new_delivery, new_request, real_dispatcher
-from tests.support.servers import LocalServer, wait_until
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +27,6 @@ async def second_pool(fresh_database_url):
     pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=8)
     yield pool
     await pool.close()
-
-
-@pytest.fixture
-async def subscriber():
-    server = LocalServer(host="127.0.0.1")
-    server.files["hook"] = b"received"
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def clear(pool: asyncpg.Pool) -> None:
@@ -106,6 +97,7 @@ async def test_recorded_outcomes_decide_what_is_claimed_next(pool):
 
 
 async def test_a_replayed_dead_letter_is_sent_again_with_its_webhook_id(pool, subscriber):
+    subscriber.files["hook"] = b"received"
     await clear(pool)
     repo = AsyncpgDeliveryRepository(pool)
     request_id = await new_request(pool, "t-replay")

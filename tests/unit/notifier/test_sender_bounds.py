@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from tests.support.servers import LocalServer
 from tests.unit.notifier.sending import send_once
 
 CHUNK = b"x" * 65536
@@ -44,23 +43,15 @@ class Streamer:
         return response
 
 
-@pytest.fixture
-async def server():
-    server = LocalServer(host="127.0.0.1")
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def send(url: str):
     return await send_once(url, timeout=10, excerpt_bytes=EXCERPT)
 
 
 @pytest.mark.parametrize("declared", [None, 400 * 1024 * 1024], ids=["endless", "400MB"])
-async def test_a_huge_answer_is_delivered_with_a_bounded_excerpt(server, declared):
+async def test_a_huge_answer_is_delivered_with_a_bounded_excerpt(subscriber, declared):
     streamer = Streamer(declared_length=declared)
-    server.routes["hook"] = streamer
-    answer = await send(server.url("hook"))
+    subscriber.routes["hook"] = streamer
+    answer = await send(subscriber.url("hook"))
     assert (answer.status_code, answer.error) == (200, None)
     assert answer.excerpt is not None
     assert 0 < len(answer.excerpt.encode()) <= EXCERPT
@@ -69,17 +60,17 @@ async def test_a_huge_answer_is_delivered_with_a_bounded_excerpt(server, declare
     assert streamer.sent < 64 * 1024 * 1024
 
 
-async def test_a_short_answer_is_kept_whole_and_nuls_never_reach_the_log(server):
+async def test_a_short_answer_is_kept_whole_and_nuls_never_reach_the_log(subscriber):
     async def short(_: web.Request) -> web.Response:
         return web.Response(status=410, body=b"gone\x00 for good \xff")
 
-    server.routes["hook"] = short
-    answer = await send(server.url("hook"))
+    subscriber.routes["hook"] = short
+    answer = await send(subscriber.url("hook"))
     assert answer.status_code == 410
     assert answer.excerpt == "gone for good \ufffd"
 
 
-async def test_an_empty_answer_has_no_excerpt(server):
-    server.files["hook"] = b""
-    answer = await send(server.url("hook"))
+async def test_an_empty_answer_has_no_excerpt(subscriber):
+    subscriber.files["hook"] = b""
+    answer = await send(subscriber.url("hook"))
     assert (answer.status_code, answer.excerpt) == (200, None)

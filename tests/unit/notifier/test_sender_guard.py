@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.servers import LocalServer
+from tests.support.servers import serving
 from tests.unit.notifier.sending import send_once
 
 
 @pytest.fixture
 async def allowed_server():
-    server = LocalServer(host="127.0.0.1")
-    server.files["hook"] = b"ok"
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({"hook": b"ok"}) as server:
+        yield server
 
 
 @pytest.fixture
 async def refused_server():
-    server = LocalServer(host="127.0.0.2")  # loopback too, but outside the allowlist below
-    server.files["hook"] = b"ok"
-    await server.start()
-    yield server
-    await server.stop()
+    async with serving({"hook": b"ok"}, host="127.0.0.2") as server:  # loopback, outside the allowlist
+        yield server
 
 
 async def test_a_target_inside_the_allowlist_is_delivered(allowed_server):
