@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import structlog
@@ -45,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 READINESS_DOC = "Ready when PostgreSQL answers; otherwise 503 naming what is unreachable."
 # A crashed member's partitions move to the others after 10 s rather than Kafka's 45 s.
-CONSUMER_CONFIG = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000}
+CONSUMER_CONFIG: dict[str, Any] = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000}
 
 
 def create_app(
