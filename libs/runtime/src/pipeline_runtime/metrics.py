@@ -27,7 +27,6 @@ __all__ = ["Counter", "Gauge", "Histogram"]  # re-exported: services declare the
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # Where metrics are declared, this module first; a module whose package is absent is skipped.
-# (Notifier counters still live below until that service declares its own.)
 METRIC_MODULES = (
     "pipeline_runtime.metrics",
     "compressor.metrics",
@@ -56,10 +55,6 @@ CONSUMER_LAG = Gauge(
     ["service", "topic", "partition"],
 )
 OUTBOX_BACKLOG = Gauge("imgpipe_outbox_backlog_rows", "Outbox rows not yet published to Kafka.", ["service"])
-# Still here for the notifier and the tracker: removed once tracker/notifier declare their own.
-WEBHOOK_ATTEMPTS = Counter(
-    "imgpipe_webhook_attempts_total", "Webhook attempts by outcome.", ["service", "outcome"]
-)
 
 
 def install_metrics(app: FastAPI, service: str) -> None:

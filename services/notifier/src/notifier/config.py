@@ -1,9 +1,10 @@
-"""Configuration of the notifier (NOTIFIER_*, plus KAFKA_*, LOG_*, DATABASE_URL, FETCH_ALLOWLIST)."""
+"""Configuration of the notifier (NOTIFIER_*, plus KAFKA_*, LOG_*, HTTP_*, DATABASE_URL, FETCH_ALLOWLIST)."""
 
 from __future__ import annotations
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
+from pipeline_runtime.serving import ServingSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,5 +45,15 @@ class Settings(BaseSettings):
     request_timeout: float = Field(10.0, description="Seconds a subscriber has to answer.")
     max_concurrent_deliveries: int = Field(32, description="Deliveries in flight at once.")
     dispatch_idle_seconds: float = Field(0.5, description="Poll interval for due deliveries.")
+    response_excerpt_bytes: int = Field(
+        4096,
+        ge=0,
+        le=65536,
+        description="Bytes of a subscriber's answer read and kept in the delivery log; the rest is never read.",
+    )
+    max_subscriptions_per_tenant: int = Field(
+        25, ge=1, le=1000, description="Active subscriptions a tenant may have (409 beyond)."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    http: ServingSettings = Field(default_factory=ServingSettings)

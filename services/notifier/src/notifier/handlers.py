@@ -1,17 +1,20 @@
-"""Turning a request.completed event into webhook deliveries, and one delivery attempt."""
+"""Turning a request.completed event into webhook deliveries, and one delivery attempt.
+
+The handlers decide (what to schedule, what an answer means); the adapters they are handed act.
+"""
 
 from __future__ import annotations
 
 import json
 
 import structlog
-from pipeline_runtime.metrics import WEBHOOK_ATTEMPTS
 from pipeline_schemas import RequestCompleted
 
 from .delivery import judge
-from .repository import AsyncpgDeliveryRepository, Delivery, Target
-from .sender import AiohttpWebhookSender
-from .subscriptions import AsyncpgSubscriptionRepository
+from .metrics import WEBHOOK_ATTEMPTS
+from .repository import AttemptResult, Delivery, DeliveryRepository, Target
+from .sender import WebhookSender
+from .subscriptions import SubscriptionRepository
 
 log = structlog.get_logger(__name__)
 
@@ -35,9 +38,7 @@ def webhook_body(event: RequestCompleted) -> bytes:
 
 
 async def handle_request_completed(
-    event: RequestCompleted,
-    repository: AsyncpgDeliveryRepository,
-    subscriptions: AsyncpgSubscriptionRepository,
+    event: RequestCompleted, repository: DeliveryRepository, subscriptions: SubscriptionRepository
 ) -> None:
     """The request's own webhook_url plus every global subscription of its tenant."""
     targets: list[Target] = [(None, event.webhook_url)] if event.webhook_url else []
@@ -49,25 +50,26 @@ async def handle_request_completed(
 
 async def attempt_delivery(
     delivery: Delivery,
-    sender: AiohttpWebhookSender,
-    repository: AsyncpgDeliveryRepository,
+    sender: WebhookSender,
+    repository: DeliveryRepository,
     secret: str,
     schedule: list[float],
 ) -> None:
     """Send once and record the attempt with its verdict (delivered, retry later, or dead)."""
     answer = await sender.send(delivery.target_url, secret, str(delivery.event_id), delivery.payload)
-    outcome = judge(
-        answer.status_code, delivery.attempts + 1, schedule, answer.retry_after, permanent=answer.permanent
+    attempt = delivery.attempts + 1
+    outcome = judge(answer.status_code, attempt, schedule, answer.retry_after, permanent=answer.permanent)
+    verdict = outcome.verdict.value
+    result = AttemptResult(
+        answer.status_code, answer.error, answer.latency_ms, answer.excerpt, verdict, outcome.delay
     )
-    await repository.record_attempt(
-        delivery, answer.status_code, answer.error, answer.latency_ms, outcome.verdict.value, outcome.delay
-    )
-    WEBHOOK_ATTEMPTS.labels("notifier", outcome.verdict.value).inc()
+    await repository.record_attempt(delivery, result)
+    WEBHOOK_ATTEMPTS.labels("notifier", verdict).inc()
     log.info(
         "webhook.attempted",
         request_id=str(delivery.request_id),
-        attempt=delivery.attempts + 1,
+        attempt=attempt,
         status_code=answer.status_code,
         error=answer.error,
-        verdict=outcome.verdict.value,
+        verdict=verdict,
     )

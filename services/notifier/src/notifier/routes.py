@@ -1,35 +1,45 @@
-"""HTTP routes of the notifier: subscriptions, the delivery log, dead letters and replay."""
+"""HTTP routes of the notifier: subscriptions, the delivery log, dead letters and replay.
+
+Thin: each route asks the injected repositories (deps.Resources) under the caller's tenant and
+shapes the answer.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
-from pipeline_runtime.http import AUTH_RESPONSES, problem, problem_responses
+from pipeline_runtime.httpkit import problem, problem_responses
+from pipeline_runtime.urls import MAX_URL_LENGTH, web_url_problem
 from pydantic import BaseModel, Field, field_validator
+
+from .deps import ResourcesDep
+from .repository import Attempt, DeadLetter
+from .subscriptions import SubscriptionLimitReached
 
 router = APIRouter()
 WEBHOOKS = api_key("webhooks")
 READ = api_key("read")
+AUTH_RESPONSES = problem_responses(401, 403)
 
 
 class NewSubscription(BaseModel):
-    url: str = Field(description="Absolute http(s) URL that receives request.completed webhooks.")
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="Absolute http(s) URL that receives request.completed webhooks (no credentials).",
+    )
     description: str | None = Field(None, max_length=500)
 
     @field_validator("url")
     @classmethod
     def must_be_web_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2048:
-            raise ValueError("must be an absolute http or https URL")
-        if parts.username or parts.password:
-            raise ValueError("must not contain credentials")
+        wrong = web_url_problem(value)
+        if wrong:
+            raise ValueError(wrong)
         return value
 
 
@@ -44,58 +54,35 @@ class CreatedSubscription(SubscriptionOut):
     secret: str = Field(description="The `whsec_` signing secret. Shown only in this answer.")
 
 
-class Attempt(BaseModel):
-    delivery_id: UUID
-    webhook_id: UUID
-    target_url: str
-    delivery_status: str
-    attempt: int | None
-    attempted_at: datetime | None
-    status_code: int | None
-    error: str | None
-    latency_ms: float | None
-
-
-class DeadLetter(BaseModel):
-    delivery_id: UUID
-    webhook_id: UUID
-    request_id: UUID
-    target_url: str
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-
-
 @router.post(
     "/subscriptions",
     status_code=201,
     response_model=CreatedSubscription,
-    responses={**AUTH_RESPONSES, **problem_responses(422, 503)},
+    responses={**AUTH_RESPONSES, **problem_responses(409, 422, 503)},
 )
-async def create_subscription(body: NewSubscription, request: Request, caller: Principal = WEBHOOKS) -> Any:
+async def create_subscription(body: NewSubscription, deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Subscribe a URL to every request.completed event of the tenant."""
-    subscriptions = request.app.state.subscriptions
-    if not subscriptions.can_store_secrets:
+    if not deps.subscriptions.can_store_secrets:
         return problem(
             503,
             "no-secrets-key",
             "Subscriptions unavailable",
             "NOTIFIER_SECRETS_KEY is not configured, so secrets cannot be stored encrypted",
         )
-    created, secret = await subscriptions.create(caller.tenant_id, body.url, body.description)
+    try:
+        created, secret = await deps.subscriptions.create(caller.tenant_id, body.url, body.description)
+    except SubscriptionLimitReached as exc:
+        return problem(409, "too-many-subscriptions", "Too many subscriptions", str(exc))
     return CreatedSubscription(
         **SubscriptionOut.model_validate(created, from_attributes=True).model_dump(), secret=secret
     )
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], responses=AUTH_RESPONSES)
-async def list_subscriptions(request: Request, caller: Principal = WEBHOOKS) -> Any:
+async def list_subscriptions(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Every subscription of the tenant (secrets are never shown again)."""
-    return [
-        SubscriptionOut.model_validate(s, from_attributes=True)
-        for s in await request.app.state.subscriptions.list(caller.tenant_id)
-    ]
+    found = await deps.subscriptions.list(caller.tenant_id)
+    return [SubscriptionOut.model_validate(s, from_attributes=True) for s in found]
 
 
 @router.delete(
@@ -105,10 +92,10 @@ async def list_subscriptions(request: Request, caller: Principal = WEBHOOKS) -> 
     responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
 )
 async def delete_subscription(
-    subscription_id: UUID, request: Request, caller: Principal = WEBHOOKS
+    subscription_id: UUID, deps: ResourcesDep, caller: Principal = WEBHOOKS
 ) -> Response:
     """Remove a subscription; its pending deliveries are cancelled."""
-    if not await request.app.state.subscriptions.delete(caller.tenant_id, subscription_id):
+    if not await deps.subscriptions.delete(caller.tenant_id, subscription_id):
         return problem(404, "not-found", "Unknown subscription", f"no subscription {subscription_id}")
     return Response(status_code=204)
 
@@ -118,38 +105,19 @@ async def delete_subscription(
     response_model=list[Attempt],
     responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
 )
-async def deliveries(request_id: UUID, request: Request, caller: Principal = READ) -> Any:
-    """Every webhook attempt for a request, with its time, status code and latency."""
-    repository = request.app.state.repository
-    if not await repository.request_exists(request_id, caller.tenant_id):
+async def deliveries(request_id: UUID, deps: ResourcesDep, caller: Principal = READ) -> Any:
+    """Every webhook attempt for a request, with its time, status code, latency and answer excerpt."""
+    if not await deps.deliveries.request_exists(caller.tenant_id, request_id):
         return problem(404, "not-found", "Unknown request", f"no request with id {request_id}")
-    rows = await repository.deliveries_for(request_id)
-    return [
-        Attempt(
-            delivery_id=r["delivery_id"],
-            webhook_id=r["event_id"],
-            target_url=r["target_url"],
-            delivery_status=r["status"],
-            attempt=r["attempt"],
-            attempted_at=r["attempted_at"],
-            status_code=r["status_code"],
-            error=r["error"],
-            latency_ms=r["latency_ms"],
-        )
-        for r in rows
-    ]
+    rows = await deps.deliveries.deliveries_for(caller.tenant_id, request_id)
+    return rows
 
 
 @router.get("/dead-letters", response_model=list[DeadLetter], responses=AUTH_RESPONSES)
-async def dead_letters(request: Request, caller: Principal = WEBHOOKS) -> Any:
-    """Deliveries that exhausted their attempts or were refused for good."""
-    rows = await request.app.state.repository.dead_letters(caller.tenant_id)
-    return [
-        DeadLetter(
-            webhook_id=r["event_id"], **{k: r[k] for k in DeadLetter.model_fields if k != "webhook_id"}
-        )
-        for r in rows
-    ]
+async def dead_letters(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
+    """Deliveries that exhausted their attempts or were refused for good (the newest 100)."""
+    rows = await deps.deliveries.dead_letters(caller.tenant_id)
+    return rows
 
 
 @router.post(
@@ -157,24 +125,8 @@ async def dead_letters(request: Request, caller: Principal = WEBHOOKS) -> Any:
     status_code=202,
     responses={**AUTH_RESPONSES, **problem_responses(404, 422)},
 )
-async def replay(delivery_id: UUID, request: Request, caller: Principal = WEBHOOKS) -> Any:
+async def replay(delivery_id: UUID, deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Send a dead-lettered delivery again, with the same webhook-id and a fresh schedule."""
-    if not await request.app.state.repository.replay(caller.tenant_id, delivery_id):
+    if not await deps.deliveries.replay(caller.tenant_id, delivery_id):
         return problem(404, "not-found", "No such dead letter", f"no dead delivery {delivery_id}")
     return {"delivery_id": str(delivery_id), "status": "pending"}
-
-
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
-
-
-@router.get("/readyz", responses=problem_responses(503))
-async def readyz(request: Request) -> Any:
-    """PostgreSQL is reachable."""
-    try:
-        await request.app.state.pool.fetchval("SELECT 1")
-    except Exception:  # noqa: BLE001
-        return problem(503, "not-ready", "Not ready", "the database is unreachable")
-    return {"status": "ok", "database": "ok"}

@@ -1,4 +1,8 @@
-"""Global webhook subscriptions: each with its own signing secret, encrypted at rest (Fernet)."""
+"""Global webhook subscriptions: each with its own signing secret, encrypted at rest (Fernet).
+
+Every statement a tenant's call reaches carries the tenant, writes included: deleting another
+tenant's subscription changes nothing, not even that tenant's pending deliveries.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,20 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 from cryptography.fernet import Fernet
+from pipeline_runtime.database import ACQUIRE_TIMEOUT
 
 from .signing import new_secret
+
+_CREATE = """
+INSERT INTO webhook_subscriptions (subscription_id, tenant_id, url, secret_encrypted, description)
+SELECT $1, $2, $3, $4, $5
+ WHERE (SELECT count(*) FROM webhook_subscriptions WHERE tenant_id = $2 AND deleted_at IS NULL) < $6
+RETURNING subscription_id, tenant_id, url, description, created_at"""
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,25 @@ class Subscription:
     url: str
     description: str | None
     created_at: datetime
+
+
+class SubscriptionLimitReached(Exception):
+    """The tenant already has as many subscriptions as it may."""
+
+
+class SubscriptionRepository(Protocol):
+    @property
+    def can_store_secrets(self) -> bool: ...
+
+    async def create(self, tenant_id: str, url: str, description: str | None) -> tuple[Subscription, str]: ...
+
+    async def list(self, tenant_id: str) -> list[Subscription]: ...
+
+    async def delete(self, tenant_id: str, subscription_id: UUID) -> bool: ...
+
+    async def targets_of(self, tenant_id: str) -> builtins.list[tuple[UUID, str]]: ...
+
+    async def secrets_of(self, subscription_ids: set[UUID]) -> dict[UUID, str]: ...
 
 
 class SecretBox:
@@ -37,9 +68,10 @@ class SecretBox:
 
 
 class AsyncpgSubscriptionRepository:
-    def __init__(self, pool: asyncpg.Pool, box: SecretBox | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox | None, max_per_tenant: int = 25) -> None:
         self._pool = pool
         self._box = box
+        self._max = max_per_tenant
 
     @property
     def can_store_secrets(self) -> bool:
@@ -50,47 +82,56 @@ class AsyncpgSubscriptionRepository:
         if self._box is None:  # routes check can_store_secrets first; this guards other callers
             raise RuntimeError("no secrets key configured (NOTIFIER_SECRETS_KEY)")
         secret = new_secret()
-        row = await self._pool.fetchrow(
-            "INSERT INTO webhook_subscriptions"
-            " (subscription_id, tenant_id, url, secret_encrypted, description)"
-            " VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING subscription_id, tenant_id, url, description, created_at",
-            uuid.uuid4(),
-            tenant_id,
-            url,
-            self._box.seal(secret),
-            description,
-        )
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            # One creation per tenant at a time, so concurrent calls cannot pass the cap together.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('webhook_subscriptions:' || $1))", tenant_id
+            )
+            row = await conn.fetchrow(
+                _CREATE, uuid.uuid4(), tenant_id, url, self._box.seal(secret), description, self._max
+            )
+        if row is None:
+            raise SubscriptionLimitReached(f"a tenant may have at most {self._max} subscriptions")
         return Subscription(**dict(row)), secret
 
     async def list(self, tenant_id: str) -> list[Subscription]:
         rows = await self._pool.fetch(
             "SELECT subscription_id, tenant_id, url, description, created_at FROM webhook_subscriptions"
-            " WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at",
+            " WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at LIMIT $2",
             tenant_id,
+            self._max,
         )
         return [Subscription(**dict(r)) for r in rows]
 
     async def delete(self, tenant_id: str, subscription_id: UUID) -> bool:
-        """Remove a subscription (kept for history); its pending deliveries are cancelled (dead-lettered)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE webhook_deliveries SET status = 'dead', last_error = 'subscription deleted'"
-                " WHERE subscription_id = $1 AND status = 'pending'",
-                subscription_id,
-            )
-            result = await conn.execute(
+        """Remove the tenant's subscription (kept for history) and cancel its pending deliveries.
+
+        The subscription is marked first, under the tenant: if it is not the caller's, nothing
+        else runs and the transaction changes nothing.
+        """
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            deleted = await conn.execute(
                 "UPDATE webhook_subscriptions SET deleted_at = now()"
                 " WHERE subscription_id = $1 AND tenant_id = $2 AND deleted_at IS NULL",
                 subscription_id,
                 tenant_id,
             )
-        return result.endswith(" 1")
+            if not deleted.endswith(" 1"):
+                return False
+            await conn.execute(
+                "UPDATE webhook_deliveries SET status = 'dead', last_error = 'subscription deleted'"
+                " WHERE subscription_id = $1 AND tenant_id = $2 AND status = 'pending'",
+                subscription_id,
+                tenant_id,
+            )
+        return True
 
     async def targets_of(self, tenant_id: str) -> builtins.list[tuple[UUID, str]]:  # `list` is a method here
         rows = await self._pool.fetch(
-            "SELECT subscription_id, url FROM webhook_subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL",
+            "SELECT subscription_id, url FROM webhook_subscriptions"
+            " WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at LIMIT $2",
             tenant_id,
+            self._max,
         )
         return [(r["subscription_id"], r["url"]) for r in rows]
 

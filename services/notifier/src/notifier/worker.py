@@ -3,37 +3,57 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
-from pipeline_runtime.kafka import AsyncConsumer, next_offsets
+from pipeline_runtime.kafka import next_offsets
 from pipeline_schemas import REQUEST_COMPLETED, decode
 
 from .handlers import attempt_delivery, handle_request_completed
-from .repository import AsyncpgDeliveryRepository, Delivery
-from .sender import AiohttpWebhookSender
-from .subscriptions import AsyncpgSubscriptionRepository
+from .repository import Delivery, DeliveryRepository
+from .sender import WebhookSender
+from .subscriptions import SubscriptionRepository
 
 log = structlog.get_logger(__name__)
 
+BATCH = 100  # messages taken from Kafka per round
+
+
+class CompletionConsumer(Protocol):
+    """The part of pipeline_runtime.kafka.AsyncConsumer the notifier uses."""
+
+    async def consume(self, max_messages: int, timeout: float) -> Sequence[Any]: ...
+
+    async def commit(self, offsets: list[Any]) -> None: ...
+
+
+async def consume_round(
+    consumer: CompletionConsumer, repository: DeliveryRepository, subscriptions: SubscriptionRepository
+) -> int:
+    """One batch: schedule each event's deliveries, then commit; returns the messages seen.
+
+    Offsets are committed only after the deliveries are persisted, so a crash re-reads the batch
+    (enqueueing is idempotent per event and target).
+    """
+    messages = await consumer.consume(BATCH, timeout=0.5)
+    for msg in messages:
+        try:
+            event = decode(REQUEST_COMPLETED, msg.value() or b"")
+        except ValueError as exc:
+            log.error("message.undecodable", error=str(exc), offset=msg.offset())
+            continue
+        with structlog.contextvars.bound_contextvars(request_id=str(event.request_id)):
+            await handle_request_completed(event, repository, subscriptions)
+    await consumer.commit(next_offsets(messages))
+    return len(messages)
+
 
 async def consume_completions(
-    consumer: AsyncConsumer,
-    repository: AsyncpgDeliveryRepository,
-    subscriptions: AsyncpgSubscriptionRepository,
+    consumer: CompletionConsumer, repository: DeliveryRepository, subscriptions: SubscriptionRepository
 ) -> None:
-    """Offsets are committed only after the deliveries are persisted."""
     while True:
-        messages = await consumer.consume(100, timeout=0.5)
-        for msg in messages:
-            try:
-                event = decode(REQUEST_COMPLETED, msg.value() or b"")
-            except ValueError as exc:
-                log.error("message.undecodable", error=str(exc), offset=msg.offset())
-                continue
-            with structlog.contextvars.bound_contextvars(request_id=str(event.request_id)):
-                await handle_request_completed(event, repository, subscriptions)
-        await consumer.commit(next_offsets(messages))
+        await consume_round(consumer, repository, subscriptions)
 
 
 class Dispatcher:
@@ -41,9 +61,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        repository: AsyncpgDeliveryRepository,
-        subscriptions: AsyncpgSubscriptionRepository,
-        sender: AiohttpWebhookSender,
+        repository: DeliveryRepository,
+        subscriptions: SubscriptionRepository,
+        sender: WebhookSender,
         default_secret: str,
         schedule: list[float],
         *,
@@ -63,19 +83,26 @@ class Dispatcher:
 
     async def run(self) -> None:
         while True:
-            free = self._concurrency - len(self._running)
-            due = await self._repository.claim_due(free, self._lease) if free > 0 else []
-            secrets = await self._subscriptions.secrets_of(
-                {d.subscription_id for d in due if d.subscription_id}
-            )
-            for delivery in due:
-                secret = self._secret_for(delivery, secrets)
-                if secret is not None:  # None: its subscription was deleted meanwhile
-                    self._start(delivery, secret)
-            if not due:
+            if not await self.dispatch_due():
                 await asyncio.sleep(self._idle)
 
-    def _secret_for(self, delivery: Delivery, secrets: dict) -> str | None:
+    async def dispatch_due(self) -> int:
+        """Claim what is due (up to the free slots) and start sending it; returns how many claimed."""
+        free = self._concurrency - len(self._running)
+        due = await self._repository.claim_due(free, self._lease) if free > 0 else []
+        secrets = await self._subscriptions.secrets_of({d.subscription_id for d in due if d.subscription_id})
+        for delivery in due:
+            secret = self._secret_for(delivery, secrets)
+            if secret is not None:  # None: its subscription was deleted meanwhile
+                self._start(delivery, secret)
+        return len(due)
+
+    async def drain(self) -> None:
+        """Wait for the attempts in flight (tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _secret_for(self, delivery: Delivery, secrets: dict[Any, str]) -> str | None:
         if delivery.subscription_id is None:
             return self._default_secret
         return secrets.get(delivery.subscription_id)
