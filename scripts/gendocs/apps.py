@@ -134,7 +134,7 @@ def api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]
 
 
 def required_scope(route: Any) -> str | None:
-    """The scope of a `pipeline_runtime.http.require(scope)` dependency of the route, if any."""
+    """The scope of a `pipeline_runtime.api_access.require(scope)` dependency of the route, if any."""
     dependant = getattr(route, "dependant", None)
     stack = list(getattr(dependant, "dependencies", []) or [])
     while stack:
