@@ -241,6 +241,23 @@ async def test_a_tracker_that_is_down_or_slow_is_a_502_or_504_problem(client, tr
     assert resp.json()["type"].endswith(slug)
 
 
+def events_scope(key: str) -> dict:
+    """The ASGI scope of GET /requests/{id}/events with `key`: a raw call sees the stream as it flows."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/requests/{uuid4()}/events",
+        "raw_path": b"",
+        "query_string": b"",
+        "headers": [(b"host", b"ingest.test"), (b"authorization", f"Bearer {key}".encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("ingest.test", 80),
+    }
+
+
 async def test_events_are_relayed_as_they_arrive_not_when_the_stream_ends(tracker):
     first_seen = asyncio.Event()
     closed = asyncio.Event()
@@ -259,19 +276,7 @@ async def test_events_are_relayed_as_they_arrive_not_when_the_stream_ends(tracke
     )
     async with ingest_app(tracker) as (_, asgi):
         body, started = [], {}
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": f"/requests/{uuid4()}/events",
-            "raw_path": b"",
-            "query_string": b"",
-            "headers": [(b"host", b"ingest.test"), (b"authorization", b"Bearer imgp_test")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("ingest.test", 80),
-        }
+        scope = events_scope(KEY)
         disconnect = asyncio.Event()
 
         async def receive():
@@ -397,20 +402,7 @@ async def open_stream(asgi, key: str) -> OpenStream:
         if message["type"] == "http.response.start" and not started.done():
             started.set_result(message["status"])
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"/requests/{uuid4()}/events",
-        "raw_path": b"",
-        "query_string": b"",
-        "headers": [(b"host", b"ingest.test"), (b"authorization", f"Bearer {key}".encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("ingest.test", 80),
-    }
-    task = asyncio.create_task(asgi(scope, receive, send))
+    task = asyncio.create_task(asgi(events_scope(key), receive, send))
     status = await asyncio.wait_for(started, 5)
     return OpenStream(status, task, gone)
 
