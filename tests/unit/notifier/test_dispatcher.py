@@ -11,7 +11,7 @@ from notifier.worker import Dispatcher
 from tests.unit.notifier.fakes import FakeDeliveryRepository, FakeSender, FakeSubscriptions
 
 SCHEDULE = [1.0, 10.0]
-DEFAULT_SECRET = "whsec_default"
+DEFAULT_SECRET = "whsec_default"  # noqa: S105 - a test signing secret
 
 
 def dispatcher(repo, subs, sender, *, concurrency: int = 8) -> Dispatcher:

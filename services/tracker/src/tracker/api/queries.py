@@ -68,14 +68,15 @@ _STATUS = (
     " created_at, updated_at, completed_at FROM requests WHERE request_id = $1 AND tenant_id = $2"
 )
 _OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_id = $2)"
+# The f-strings below join constant fragments only; every value is a bound parameter.
 _IMAGES_PAGE = (
-    "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"
+    "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"  # noqa: S608
     " status, error_code, error_message, input_bytes, output_bytes, width, height"
     f" FROM images WHERE request_id = $1 AND {_OWNED} AND (row_number, position) > ($3, $4)"
     " ORDER BY row_number, position LIMIT $5"
 )
 _OUTPUT_IMAGES = (
-    "SELECT row_number, serial_number, product_name, position, input_url, output_url"
+    "SELECT row_number, serial_number, product_name, position, input_url, output_url"  # noqa: S608
     f" FROM images WHERE request_id = $1 AND {_OWNED} ORDER BY row_number, position"
 )
 
