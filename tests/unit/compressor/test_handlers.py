@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 
@@ -39,7 +41,7 @@ class FakeStore:
     saved: dict[str, bytes] = field(default_factory=dict)
     broken: bool = False
 
-    async def save(self, key: str, data: bytes) -> str:
+    async def save(self, key: str, data: bytes, content_type: str = "image/jpeg") -> str:
         if self.broken:
             raise StorageError("store down")
         self.saved[key] = data
@@ -228,3 +230,67 @@ async def test_an_image_that_keeps_cutting_its_work_short_fails_instead_of_crash
 async def test_restarts_within_the_limit_and_retries_are_not_crashes():
     outcome = await handle_image_requested(requested(attempt=3), deps(claims=FakeClaims(Owned(starts=5))))
     assert isinstance(outcome.result, ImageCompressed)
+
+
+@dataclass
+class TypedStore:
+    saved: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+
+    async def save(self, key: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        self.saved[key] = (data, content_type)
+        return f"http://media.test/{key}"
+
+
+async def test_a_webp_auto_request_is_compressed_as_asked_and_stored_as_webp():
+    event = requested().model_copy(update={"format": "webp", "quality": "auto", "optimize": True})
+    seen: list[CompressionOptions] = []
+
+    async def as_webp(data: bytes, options: CompressionOptions) -> CompressedImage:
+        seen.append(options)
+        return CompressedImage(b"RIFF-webp", 40, 30, "JPEG", False, "webp", quality=65, score=0.91234)
+
+    store = TypedStore()
+    outcome = await handle_image_requested(event, deps(store=store, compress=as_webp))
+    assert isinstance(outcome, Publish)
+    assert isinstance(outcome.result, ImageCompressed)
+    assert (seen[0].format, seen[0].quality, seen[0].optimize) == ("webp", "auto", True)
+    key = object_key(event.request_id, event.input_url, "webp")
+    assert store.saved == {key: (b"RIFF-webp", "image/webp")}
+    result = outcome.result
+    assert (result.format, result.content_type, result.quality, result.ssim) == (
+        "webp",
+        "image/webp",
+        65,
+        0.9123,
+    )
+    assert result.output_url.endswith(".webp")
+
+
+async def test_a_kept_original_is_stored_under_its_own_extension_and_type():
+    event = requested().model_copy(update={"format": "avif"})
+
+    async def kept(data: bytes, options: CompressionOptions) -> CompressedImage:
+        return CompressedImage(data, 40, 30, "JPEG", True, "jpeg")
+
+    store = TypedStore()
+    outcome = await handle_image_requested(event, deps(store=store, compress=kept))
+    assert isinstance(outcome, Publish)
+    assert isinstance(outcome.result, ImageCompressed)
+    assert list(store.saved) == [object_key(event.request_id, event.input_url, "jpg")]
+    assert (outcome.result.format, outcome.result.content_type, outcome.result.quality) == (
+        "jpeg",
+        "image/jpeg",
+        None,
+    )
+
+
+async def test_a_compression_past_its_time_limit_fails_the_image_compress_timeout():
+    async def never(data: bytes, options: CompressionOptions) -> CompressedImage:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    slow = dataclasses.replace(deps(compress=never), compress_timeout=0.01)
+    outcome = await handle_image_requested(requested(), slow)
+    assert isinstance(outcome, Publish)
+    assert isinstance(outcome.result, ImageCompressionFailed)
+    assert outcome.result.reason_code == "compress_timeout"

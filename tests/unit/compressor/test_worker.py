@@ -95,7 +95,7 @@ class ScriptedDownloader:
 
 
 class Store:
-    async def save(self, key: str, data: bytes) -> str:
+    async def save(self, key: str, data: bytes, content_type: str = "image/jpeg") -> str:
         return f"http://media.test/{key}"
 
 

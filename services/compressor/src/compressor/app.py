@@ -148,6 +148,8 @@ async def _with_resources(settings: Settings, pool: PillowPool, producer: AsyncP
             max_pixels=settings.max_pixels,
             claims=claims,
             max_restarts=settings.max_restarts,
+            compress_timeout=settings.compress_timeout_seconds,
+            auto_threshold=settings.auto_ssim_threshold,
         )
         await _serve(settings, producer, deps)
 

@@ -1,4 +1,10 @@
-"""Turn the bytes of any common image format into a JPEG, pure and synchronous."""
+"""Turn the bytes of any common image format into a JPEG, WebP or AVIF, pure and synchronous.
+
+Decoding is guarded here (pixel limit before any pixel is decoded, EPS refused, a reason code
+for every failure); how each format is written is in `encoders`, how quality=auto chooses in
+`auto_quality`. Never larger: an original that can be served as it is and is smaller than the
+re-encode is kept, in its own format.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,22 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, Literal
 
 from PIL import ExifTags, Image, ImageOps
 
-_JPEG_FORMATS = frozenset({"JPEG", "MPO"})
-_HIGH_BIT_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La"})
-_ICC_COLOUR_SPACE_FOR_MODE = {"L": b"GRAY", "RGB": b"RGB "}
+from . import auto_quality
+from .encoders import (
+    CONTENT_TYPES,
+    OUTPUT_FORMATS,
+    PILLOW_NAMES,
+    EncodeError,
+    EncodeSettings,
+    OutputFormat,
+    encode,
+    prepared,
+)
+
 # Decoding EPS starts a Ghostscript process, which has no place in this function.
 _REFUSED_FORMATS = frozenset({"EPS"})
 # (offset, magic) of the formats we expect, to tell a broken image from something else.
@@ -32,14 +46,25 @@ _UNDECODABLE = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.e
 
 @dataclass(frozen=True)
 class CompressionOptions:
-    quality: int = 50
+    quality: int | Literal["auto"] = 50
     max_pixels: int = 60_000_000
+    format: OutputFormat = "jpeg"
+    optimize: bool = False
+    progressive: bool = False
+    auto_threshold: float = auto_quality.DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
-        if not 1 <= self.quality <= 95:
-            raise ValueError(f"quality must be within 1..95, got {self.quality}")
+        if self.quality != "auto" and not (isinstance(self.quality, int) and 1 <= self.quality <= 95):
+            raise ValueError(f"quality must be within 1..95 or 'auto', got {self.quality!r}")
+        if self.format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {self.format!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        if not 0 < self.auto_threshold < 1:
+            raise ValueError(f"auto_threshold must be within (0, 1), got {self.auto_threshold}")
+
+    def encode_settings(self, quality: int) -> EncodeSettings:
+        return EncodeSettings(self.format, quality, self.optimize, self.progressive)
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,13 @@ class CompressedImage:
     height: int
     input_format: str
     kept_original: bool
+    format: OutputFormat = "jpeg"  # of `data`: the original's when it was kept
+    quality: int | None = None  # the quality encoded at (chosen, for auto); None when kept
+    score: float | None = None  # SSIM against the input, measured by quality=auto
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
 
 
 class ImageRejected(Exception):
@@ -68,13 +100,44 @@ def compress(data: bytes, options: CompressionOptions) -> CompressedImage:
     with _open_image(data, options.max_pixels) as image:
         _decode_pixels(image)
         input_format = str(image.format)
-        original_is_usable = _original_can_be_kept(image)
+        kept_format = _format_if_kept(image, options.format)
         ImageOps.exif_transpose(image, in_place=True)
-        encoded = _encode_as_jpeg(image, options.quality)
+        picture = _prepared(image, options.format)
+        icc_profile = image.info.get("icc_profile")
         width, height = image.size
-    if original_is_usable and len(encoded) >= len(data):
-        return CompressedImage(data, width, height, input_format, kept_original=True)
-    return CompressedImage(encoded, width, height, input_format, kept_original=False)
+        encoded, quality, score = _encoded(picture, options, icc_profile)
+    if kept_format and len(encoded) >= len(data):
+        return CompressedImage(data, width, height, input_format, True, kept_format)
+    return CompressedImage(encoded, width, height, input_format, False, options.format, quality, score)
+
+
+def _encoded(
+    picture: Image.Image, options: CompressionOptions, icc_profile: bytes | None
+) -> tuple[bytes, int, float | None]:
+    """The output bytes, the quality they were encoded at, and their score (quality=auto only)."""
+    if options.quality != "auto":
+        return _encode(picture, options.encode_settings(options.quality), icc_profile), options.quality, None
+    boxes = auto_quality.tile_boxes(*picture.size)
+    proxy = auto_quality.mosaic(picture, boxes)
+    reference = auto_quality.luma(proxy)
+    trials: dict[int, bytes] = {}
+
+    def score_at(quality: int) -> float:
+        trials[quality] = _encode(proxy, options.encode_settings(quality), icc_profile)
+        return auto_quality.ssim(reference, auto_quality.decoded_luma(trials[quality]))
+
+    choice = auto_quality.lowest_passing(score_at, options.auto_threshold)
+    if proxy is picture and choice.quality in trials:  # the trial was the whole picture
+        return trials[choice.quality], choice.quality, choice.score
+    output = _encode(picture, options.encode_settings(choice.quality), icc_profile)
+    return output, choice.quality, _score_of_output(output, boxes, reference)
+
+
+def _score_of_output(output: bytes, boxes: list[tuple[int, int, int, int]], reference: Any) -> float:
+    """The SSIM of the real output over the proxy's tiles: what is reported, not the trial's."""
+    with Image.open(io.BytesIO(output)) as decoded:
+        decoded.load()
+        return auto_quality.ssim(reference, auto_quality.luma(auto_quality.mosaic(decoded, boxes)))
 
 
 def _open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -113,64 +176,33 @@ def _decode_pixels(image: Image.Image) -> None:
         raise ImageRejected("truncated_image", f"image data cannot be decoded: {error}") from error
 
 
-def _original_can_be_kept(image: Image.Image) -> bool:
-    """A JPEG is served as is only if it already looks right: upright and RGB or gray."""
+def _format_if_kept(image: Image.Image, output_format: OutputFormat) -> OutputFormat | None:
+    """The format the original is served in if it is kept (it is smaller), or None if it cannot be.
+
+    Only originals that already look right qualify: upright, one frame, and either an RGB or gray
+    JPEG (served as it is whatever format was asked for: every browser shows a JPEG) or the very
+    format that was asked for. A PNG or a CMYK JPEG is always converted.
+    """
+    kept = PILLOW_NAMES.get(str(image.format))
     orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    return image.format in _JPEG_FORMATS and image.mode in ("L", "RGB") and orientation not in range(2, 9)
+    if kept is None or orientation in range(2, 9):
+        return None
+    if kept == "jpeg":  # an MPO's second frame does no harm: browsers show the first
+        return kept if image.mode in ("L", "RGB") else None
+    animated = getattr(image, "n_frames", 1) > 1
+    return kept if kept == output_format and not animated else None
 
 
-def _encode_as_jpeg(image: Image.Image, quality: int) -> bytes:
+def _prepared(image: Image.Image, output_format: OutputFormat) -> Image.Image:
     try:
-        converted = _in_jpeg_mode(image)
-        icc_profile = _icc_profile_matching(image.info.get("icc_profile"), converted.mode)
-        buffer = io.BytesIO()
-        converted.save(buffer, "JPEG", quality=quality, icc_profile=icc_profile)
+        return prepared(image, output_format)
     except (OSError, ValueError) as error:
-        message = f"{image.mode} image cannot be made a JPEG: {error}"
+        message = f"{image.mode} image cannot be made {output_format}: {error}"
         raise ImageRejected("unsupported_image", message) from error
-    return buffer.getvalue()
 
 
-def _in_jpeg_mode(image: Image.Image) -> Image.Image:
-    if image.mode in _HIGH_BIT_DEPTH_MODES:
-        return _scaled_to_8_bit(image)
-    if image.has_transparency_data:
-        return _flattened_onto_white(image)
-    if image.mode in ("L", "RGB"):
-        return image
-    return image.convert("L" if image.mode in _GRAYSCALE_MODES else "RGB")
-
-
-def _scaled_to_8_bit(image: Image.Image) -> Image.Image:
-    """Pillow's own conversion of these modes clips everything above 255 to white."""
-    low, high = _nominal_range(image)
-    scale = 255 / (high - low) if high > low else 0.0
-    as_float = image.convert("F")
-    return as_float.point(lambda value: (value - low) * scale + 0.5).convert("L")
-
-
-def _nominal_range(image: Image.Image) -> tuple[float, float]:
-    if image.mode.startswith("I;16"):
-        return 0, 65535
-    # These modes (I, F) have one band, so the extrema are one (min, max) pair, not one per band.
-    low, high = cast("tuple[float, float]", image.getextrema())
-    if image.mode == "F" and 0 <= low and high <= 1:
-        return 0, 1
-    if image.mode == "I" and 0 <= low and high <= 65535:
-        return 0, 65535
-    return low, high
-
-
-def _flattened_onto_white(image: Image.Image) -> Image.Image:
-    target_mode = "L" if image.mode in _GRAYSCALE_MODES else "RGB"
-    with_alpha = image.convert(target_mode + "A")
-    background = Image.new(target_mode, image.size, "white")
-    background.paste(with_alpha, mask=with_alpha.getchannel("A"))
-    return background
-
-
-def _icc_profile_matching(icc_profile: bytes | None, mode: str) -> bytes | None:
-    """Keep a profile only for the colour space it describes (a CMYK one would break RGB)."""
-    if icc_profile and icc_profile[16:20] == _ICC_COLOUR_SPACE_FOR_MODE.get(mode):
-        return icc_profile
-    return None
+def _encode(picture: Image.Image, settings: EncodeSettings, icc_profile: bytes | None) -> bytes:
+    try:
+        return encode(picture, settings, icc_profile)
+    except EncodeError as error:
+        raise ImageRejected("unsupported_image", str(error)) from error

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     max_download_bytes: int = Field(50 * 1024 * 1024, description="Larger images fail `too_large`.")
     max_redirects: int = Field(5, ge=0, le=5)
     max_pixels: int = Field(60_000_000, description="Larger images fail `decompression_bomb`.")
+    compress_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "Longer decode + encode fails the image `compress_timeout` (AVIF of 60 MP at speed 8 on "
+            "one thread: about 10 s of CPU; quality=auto adds up to 4 trials on a 0.26 MP proxy)."
+        ),
+    )
+    auto_ssim_threshold: float = Field(
+        0.90, gt=0, lt=1, description="quality=auto: the lowest SSIM (luma, vs the input) an output may have."
+    )
     max_attempts: int = Field(4, ge=1, description="Tries for transient failures, the first included.")
     retry_base_seconds: float = Field(0.5, description="First retry delay; doubles each time.")
     retry_max_seconds: float = Field(30.0, description="Longest backoff between attempts.")

@@ -7,6 +7,7 @@ another slot of the same request is already working on the same URL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,8 +24,10 @@ from pipeline_schemas import (
     utc_now,
 )
 
+from .auto_quality import DEFAULT_THRESHOLD
 from .compression import CompressedImage, CompressionOptions, ImageRejected
 from .downloader import DownloadError
+from .encoders import EXTENSIONS
 from .metrics import BYTES_IN, BYTES_OUT, IMAGES_FAILED, IMAGES_PROCESSED, STAGE_LATENCY
 from .retrying import RetryPolicy
 from .sources import CLAIMS_UNAVAILABLE, Busy, Claim, NoClaims, Owned, Settled, SourceClaims, as_own_result
@@ -87,6 +90,8 @@ class Deps:
     claims: SourceClaims = field(default_factory=NoClaims)
     clock: Callable[[], float] = time.time
     max_restarts: int = 3
+    compress_timeout: float = 120.0
+    auto_threshold: float = DEFAULT_THRESHOLD
 
 
 async def handle_image_requested(event: ImageRequested, deps: Deps) -> Outcome:
@@ -148,9 +153,10 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
         with timed("download"):
             data = await deps.downloader.fetch(event.input_url)
         with timed("compress"):
-            image = await deps.compress(data, CompressionOptions(event.quality, deps.max_pixels))
+            image = await _compress(deps, data, compression_options(event, deps))
         with timed("store"):
-            output_url = await deps.store.save(object_key(event.request_id, event.input_url), image.data)
+            key = object_key(event.request_id, event.input_url, EXTENSIONS[image.format])
+            output_url = await deps.store.save(key, image.data, image.content_type)
     except DownloadError as exc:
         return _after_failure(event, deps, exc.code, exc.message, exc.transient, exc.retry_after)
     except ImageRejected as exc:
@@ -169,6 +175,9 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
         input_bytes=len(data),
         output_bytes=len(image.data),
         kept_original=image.kept_original,
+        format=image.format,
+        quality=image.quality,
+        ssim=image.score,
     )
     return Publish(
         ImageCompressed(
@@ -181,8 +190,37 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
             width=image.width,
             height=image.height,
             kept_original=image.kept_original,
+            format=image.format,
+            content_type=image.content_type,
+            quality=image.quality,
+            ssim=None if image.score is None else round(image.score, 4),
         )
     )
+
+
+def compression_options(event: ImageRequested, deps: Deps) -> CompressionOptions:
+    return CompressionOptions(
+        quality=event.quality,
+        max_pixels=deps.max_pixels,
+        format=event.format,
+        optimize=event.optimize,
+        progressive=event.progressive,
+        auto_threshold=deps.auto_threshold,
+    )
+
+
+async def _compress(deps: Deps, data: bytes, options: CompressionOptions) -> CompressedImage:
+    """Bounded in time as well as in pixels: an encode past the limit fails the image.
+
+    With a thread pool the encode itself runs on to its end (threads cannot be stopped; AVIF's
+    fixed speed is what bounds it); the image is failed now, not its partition held up.
+    """
+    try:
+        return await asyncio.wait_for(deps.compress(data, options), deps.compress_timeout)
+    except TimeoutError as exc:
+        limit = f"{deps.compress_timeout:g} s"
+        message = f"compressing took longer than {limit} ({options.format}, quality {options.quality})"
+        raise ImageRejected("compress_timeout", message) from exc
 
 
 def _crash_loop(event: ImageRequested, starts: int) -> Publish:

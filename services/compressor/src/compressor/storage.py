@@ -26,8 +26,9 @@ def url_digest(input_url: str) -> str:
     return hashlib.sha256(input_url.encode()).hexdigest()
 
 
-def object_key(request_id: UUID, input_url: str) -> str:
-    return f"{request_id}/{url_digest(input_url)[:32]}.jpg"
+def object_key(request_id: UUID, input_url: str, extension: str = "jpg") -> str:
+    """The extension follows the stored object's format (a kept original keeps its own)."""
+    return f"{request_id}/{url_digest(input_url)[:32]}.{extension}"
 
 
 class StorageError(Exception):
@@ -35,7 +36,7 @@ class StorageError(Exception):
 
 
 class ImageStore(Protocol):
-    async def save(self, key: str, data: bytes) -> str:
+    async def save(self, key: str, data: bytes, content_type: str = JPEG_CONTENT_TYPE) -> str:
         """Store `data` under `key`; answer the absolute URL it can be fetched from."""
         ...
 
@@ -47,7 +48,8 @@ class LocalImageStore:
         self._root = root
         self._base_url = base_url.rstrip("/")
 
-    async def save(self, key: str, data: bytes) -> str:
+    async def save(self, key: str, data: bytes, content_type: str = JPEG_CONTENT_TYPE) -> str:
+        # The file server that publishes the directory derives Content-Type from the extension.
         try:
             await asyncio.to_thread(self._write, self._root / key, data)
         except OSError as exc:
@@ -79,11 +81,11 @@ class S3ImageStore:
     def full_key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
 
-    async def save(self, key: str, data: bytes) -> str:
+    async def save(self, key: str, data: bytes, content_type: str = JPEG_CONTENT_TYPE) -> str:
         full = self.full_key(key)
         try:
             await self._client.put_object(
-                Bucket=self._bucket, Key=full, Body=data, ContentType=JPEG_CONTENT_TYPE, **self._extra
+                Bucket=self._bucket, Key=full, Body=data, ContentType=content_type, **self._extra
             )
         except Exception as exc:  # botocore's errors share no useful base class
             raise StorageError(f"cannot put s3://{self._bucket}/{full}: {exc}") from exc
