@@ -71,7 +71,7 @@ async def test_images_carry_every_documented_field_and_an_error_as_code_and_mess
     items = (await client.get(f"/requests/{rid}/images")).json()["items"]
 
     expected = {"serial_number", "product_name", "position", "input_url", "output_url", "status", "error"}
-    expected |= {"input_bytes", "output_bytes", "width", "height", "image_id"}
+    expected |= {"input_bytes", "output_bytes", "width", "height", "image_id", "format", "quality", "ssim"}
     assert all(set(item) == expected for item in items)
     assert items[0]["status"] == "done"
     assert items[0]["error"] is None

@@ -38,8 +38,11 @@ class Upload:
     filename: str
     data: bytes
     webhook_url: str | None = None
-    quality: int | None = None
+    quality: int | str | None = None  # 1-95 or "auto"
     idempotency_key: str | None = None
+    format: str | None = None  # jpeg | webp | avif; None: the server's default (jpeg)
+    optimize: bool | None = None
+    progressive: bool | None = None
 
 
 class BearerForOwnServices(httpx.Auth):
@@ -91,7 +94,13 @@ class PipelineApi:
         return await self._post_upload(upload)
 
     async def _post_upload(self, upload: Upload) -> dict[str, Any]:
-        form = {"webhook_url": upload.webhook_url, "quality": upload.quality}
+        form = {
+            "webhook_url": upload.webhook_url,
+            "quality": upload.quality,
+            "format": upload.format,
+            "optimize": _form_bool(upload.optimize),
+            "progressive": _form_bool(upload.progressive),
+        }
         headers = {"Idempotency-Key": upload.idempotency_key} if upload.idempotency_key else {}
         response = await self._send(
             "POST",
@@ -197,3 +206,7 @@ def path_part(value: str) -> str:
 
 def describe(error: httpx.TransportError) -> str:
     return str(error) or type(error).__name__
+
+
+def _form_bool(value: bool | None) -> str | None:
+    return None if value is None else str(value).lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -105,6 +106,18 @@ def finish(output: Output, flow: Coroutine[Any, Any, int]) -> NoReturn:
     raise typer.Exit(code)
 
 
+class OutputFormatOption(enum.StrEnum):
+    jpeg = "jpeg"
+    webp = "webp"
+    avif = "avif"
+
+
+def _quality_option(value: str | None) -> str | None:
+    if value is None or value == "auto" or (value.isdigit() and 1 <= int(value) <= 95):
+        return value
+    raise typer.BadParameter("an integer from 1 to 95, or auto")
+
+
 @app.command()
 def submit(
     ctx: typer.Context,
@@ -115,7 +128,21 @@ def submit(
         str | None, typer.Option("--webhook", help="URL called (signed) when the request finishes.")
     ] = None,
     quality: Annotated[
-        int | None, typer.Option(min=1, max=95, help="JPEG quality (the server's default is 50).")
+        str | None,
+        typer.Option(
+            callback=_quality_option,
+            help="1-95 on the output format's scale (the server's default is 50), or auto.",
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormatOption | None,
+        typer.Option("--format", help="Output format (the server's default: jpeg)."),
+    ] = None,
+    optimize: Annotated[
+        bool | None, typer.Option("--optimize/--no-optimize", help="JPEG only: optimal Huffman tables.")
+    ] = None,
+    progressive: Annotated[
+        bool | None, typer.Option("--progressive/--no-progressive", help="JPEG only: progressive scans.")
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Show live progress until the request finishes.")
@@ -145,7 +172,16 @@ def submit(
         detail = f"{len(problems)} problem(s) found locally; nothing was uploaded"
         output.failure(CliError("Invalid CSV", detail, [problem.as_dict() for problem in problems]))
         raise typer.Exit(EXIT_FAILED)
-    upload = Upload(csv_file.name, data, webhook, quality, idempotency_key or str(uuid.uuid4()))
+    upload = Upload(
+        csv_file.name,
+        data,
+        webhook,
+        quality,
+        idempotency_key or str(uuid.uuid4()),
+        output_format.value if output_format else None,
+        optimize,
+        progressive,
+    )
     policy = WaitPolicy(timeout, interval) if wait else None
     finish(output, submit_flow(connection_of(ctx, ingest_url, api_url, api_key), upload, policy, output))
 

@@ -74,15 +74,20 @@ class AsyncpgUploadRepository:
         opts = plan.options
         await conn.execute(
             "INSERT INTO requests (request_id, tenant_id, quality, webhook_url, idempotency_key,"
-            " file_sha256, total_products, total_images) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " file_sha256, total_products, total_images, output_format, quality_auto, jpeg_optimize,"
+            " jpeg_progressive) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             plan.request_id,
             opts.tenant_id,
-            opts.quality,
+            None if opts.quality == "auto" else opts.quality,
             opts.webhook_url,
             opts.idempotency_key,
             plan.file_sha256,
             plan.total_products,
             plan.total_images,
+            opts.format,
+            opts.quality == "auto",
+            opts.optimize,
+            opts.progressive,
         )
 
     @staticmethod

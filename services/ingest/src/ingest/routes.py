@@ -14,6 +14,7 @@ from pipeline_runtime.api_access import api_key
 from pipeline_runtime.auth import Principal
 from pipeline_runtime.httpkit import field_problem, invalid, problem, problem_responses
 from pipeline_runtime.urls import MAX_URL_LENGTH, web_url_problem
+from pipeline_schemas.images import OutputFormat
 from pydantic import BaseModel, Field
 
 from .config import Settings
@@ -22,6 +23,9 @@ from .repository import AcceptedRequest
 from .uploads import UploadOptions, UploadPlan, file_digest, plan_upload
 
 log = structlog.get_logger(__name__)
+# One rule, so that a bad value gives one error: an integer from 1 to 95, or auto.
+QUALITY_PATTERN = r"^(auto|[1-9]|[1-8][0-9]|9[0-5])$"
+
 router = APIRouter()
 UPLOAD = api_key("upload")
 
@@ -37,7 +41,10 @@ CSV_CONTENT_TYPES = {
 FORM_CONTENT_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded", ""}
 # What each request field must be, said the same way whatever pydantic's wording is.
 FIELD_RULES = {
-    "quality": "quality must be an integer from 1 to 95",
+    "quality": "quality must be an integer from 1 to 95, or auto",
+    "format": "format must be one of jpeg, webp, avif",
+    "optimize": "optimize must be true or false",
+    "progressive": "progressive must be true or false",
     "webhook_url": "webhook_url must be an absolute http or https URL",
     "idempotency-key": "Idempotency-Key must be at most 200 characters",
 }
@@ -110,7 +117,23 @@ async def upload(
             description="Absolute http(s) URL called (signed) when the request finishes.",
         ),
     ] = None,
-    quality: Annotated[int | None, Form(ge=1, le=95, description="JPEG quality, default 50.")] = None,
+    quality: Annotated[
+        str | None,
+        Form(
+            pattern=QUALITY_PATTERN,
+            description="1-95 on the output format's scale (default 50), or `auto`: the lowest "
+            "quality whose output keeps SSIM 0.90 against the input (docs/api.md).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat | None, Form(alias="format", description="Output format: jpeg (default), webp, avif.")
+    ] = None,
+    optimize: Annotated[
+        bool | None, Form(description="JPEG only: optimal Huffman tables, same pixels (default false).")
+    ] = None,
+    progressive: Annotated[
+        bool | None, Form(description="JPEG only: progressive scans, same pixels (default false).")
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -128,6 +151,8 @@ async def upload(
         return problem(400, "missing-file", "Missing file", "send the CSV in the multipart field `file`")
     if webhook_url is not None and (refused := webhook_url_problem(webhook_url)):
         return refused
+    if (optimize or progressive) and output_format not in (None, "jpeg"):
+        return field_problem("format", "optimize and progressive apply to jpeg output only")
     try:
         data = await read_limited(file, settings.max_upload_bytes)
     except FileTooLarge:
@@ -136,7 +161,13 @@ async def upload(
     if media_type(file.content_type) not in CSV_CONTENT_TYPES or b"\x00" in data:
         return problem(415, "not-csv", "Not a CSV file", "the upload must be CSV text (UTF-8)")
     options = UploadOptions(
-        quality or settings.default_quality, webhook_url, idempotency_key, caller.tenant_id
+        settings.default_quality if quality is None else ("auto" if quality == "auto" else int(quality)),
+        webhook_url,
+        idempotency_key,
+        caller.tenant_id,
+        output_format or "jpeg",
+        bool(optimize),
+        bool(progressive),
     )
     return await accept(request, data, options)
 

@@ -13,20 +13,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from uuid import UUID, uuid4
 
 from pipeline_schemas import IMAGE_REQUESTED, ImageRequested, encode, utc_now
+from pipeline_schemas.images import OutputFormat
 
 from .csv_validation import ValidatedUpload
 
 
 @dataclass(frozen=True)
 class UploadOptions:
-    quality: int = 50
+    quality: int | Literal["auto"] = 50
     webhook_url: str | None = None
     idempotency_key: str | None = None
     tenant_id: str = "default"
+    format: OutputFormat = "jpeg"
+    optimize: bool = False
+    progressive: bool = False
 
 
 class PlannedImage(NamedTuple):
@@ -89,6 +93,9 @@ class RequestedEventTemplate:
             image_id=UUID(self._IMAGE_ID),
             input_url=self._URL,
             quality=options.quality,
+            format=options.format,
+            optimize=options.optimize,
+            progressive=options.progressive,
         )
         text = encode(sample).decode()
         head, rest = split_once(text, f'"{self._EVENT_ID}"')

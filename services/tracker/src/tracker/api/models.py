@@ -51,6 +51,11 @@ class ImageItem(BaseModel):
     output_bytes: int | None
     width: int | None
     height: int | None
+    format: str | None = Field(
+        None, description="jpeg, webp or avif: the stored object's (a kept original keeps its own)."
+    )
+    quality: int | None = Field(None, description="Quality encoded at (chosen, for auto); null when kept.")
+    ssim: float | None = Field(None, description="quality=auto: SSIM of the output against the input.")
 
     @classmethod
     def of(cls, row: ImageRow) -> ImageItem:

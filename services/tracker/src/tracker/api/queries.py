@@ -49,6 +49,9 @@ class ImageRow:
     output_bytes: int | None
     width: int | None
     height: int | None
+    format: str | None = None
+    quality: int | None = None
+    ssim: float | None = None
 
 
 class ProgressQueries(Protocol):
@@ -71,7 +74,8 @@ _OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_
 # The f-strings below join constant fragments only; every value is a bound parameter.
 _IMAGES_PAGE = (
     "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"  # noqa: S608
-    " status, error_code, error_message, input_bytes, output_bytes, width, height"
+    " status, error_code, error_message, input_bytes, output_bytes, width, height,"
+    " output_format AS format, output_quality AS quality, ssim"
     f" FROM images WHERE request_id = $1 AND {_OWNED} AND (row_number, position) > ($3, $4)"
     " ORDER BY row_number, position LIMIT $5"
 )

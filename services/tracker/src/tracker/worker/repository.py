@@ -25,7 +25,8 @@ from ..progress import Progress, completion_event_id
 
 _MARK_DONE = """
 UPDATE images SET status = 'done', output_url = $2, input_bytes = $3, output_bytes = $4,
-       width = $5, height = $6, kept_original = $7, result_event_id = $8, finished_at = now()
+       width = $5, height = $6, kept_original = $7, result_event_id = $8, finished_at = now(),
+       output_format = $9, output_quality = $10, ssim = $11
  WHERE image_id = $1 AND status = 'pending' RETURNING request_id"""
 _MARK_FAILED = """
 UPDATE images SET status = 'failed', error_code = $2, error_message = $3, attempts = $4,
@@ -97,6 +98,9 @@ class AsyncpgResultRecorder:
                 event.height,
                 event.kept_original,
                 event.event_id,
+                event.format,
+                event.quality,
+                event.ssim,
             )
         else:
             marked = await conn.fetchval(
