@@ -184,8 +184,10 @@
     form.append("file", chosenFile, chosenFile.name);
     const webhook = $("#webhook").value.trim();
     const quality = $("#quality").value.trim();
+    const format = $("#format").value;
     if (webhook) form.append("webhook_url", webhook);
     if (quality) form.append("quality", quality);
+    if (format) form.append("format", format);
     try {
       const response = await api("/upload", { method: "POST", body: form });
       if (response.status === 202) {
