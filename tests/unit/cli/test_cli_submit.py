@@ -244,3 +244,25 @@ def test_an_out_of_range_quality_is_refused_before_upload(imgpipe, fake, product
 
     assert result.exit_code == 1
     assert fake.uploads() == []
+
+
+def test_submit_sends_the_output_format_and_quality_auto(imgpipe, fake, products_csv):
+    result = imgpipe(
+        "submit", products_csv, "--format", "webp", "--quality", "auto", "--no-optimize", "--json"
+    )
+
+    assert result.exit_code == 0, result.output
+    [upload] = fake.uploads()
+    body = upload.content.decode()
+    assert 'name="format"\r\n\r\nwebp' in body
+    assert 'name="quality"\r\n\r\nauto' in body
+    assert 'name="optimize"\r\n\r\nfalse' in body
+    assert 'name="progressive"' not in body  # not given: the server's default
+
+
+@pytest.mark.parametrize("args", [["--quality", "best"], ["--quality", "96"], ["--format", "gif"]])
+def test_an_unknown_format_or_quality_is_refused_before_upload(imgpipe, fake, products_csv, args):
+    result = imgpipe("submit", products_csv, *args)
+
+    assert result.exit_code != 0
+    assert fake.uploads() == []
