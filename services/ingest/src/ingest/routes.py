@@ -166,8 +166,8 @@ async def upload(
         idempotency_key,
         caller.tenant_id,
         output_format or "jpeg",
-        # Optimized Huffman tables are the JPEG default: same pixels, ~11 % fewer bytes for
-        # ~1 % more CPU per image (bench/formats_bench.py; docs/api.md#output-formats-and-quality).
+        # Optimized Huffman tables are the JPEG default: same pixels, 11 % fewer bytes for
+        # 8 % more CPU per image (bench/formats_bench.py; docs/api.md#output-formats-and-quality).
         optimize if optimize is not None else output_format in (None, "jpeg"),
         bool(progressive),
     )
