@@ -22,6 +22,7 @@ from notifier.deps import Resources
 from notifier.repository import AsyncpgDeliveryRepository
 from notifier.sender import AiohttpWebhookSender, create_session
 from notifier.subscriptions import AsyncpgSubscriptionRepository
+from notifier.tenant_secrets import AsyncpgTenantSecrets
 from notifier.worker import Dispatcher
 from pipeline_runtime.auth import AsyncpgKeyStore
 from pipeline_runtime.netguard import AddressGuard
@@ -105,6 +106,7 @@ async def snapshot(pool: asyncpg.Pool, tenant: str | None = None) -> dict[str, l
     queries = {
         # Constant table names and filter; the tenant is a bound parameter.
         "webhook_subscriptions": f"SELECT * FROM webhook_subscriptions {where} ORDER BY subscription_id",  # noqa: S608
+        "tenant_signing_secrets": f"SELECT * FROM tenant_signing_secrets {where} ORDER BY secret_id",  # noqa: S608
         "webhook_deliveries": f"SELECT * FROM webhook_deliveries {where} ORDER BY delivery_id",  # noqa: S608
         "webhook_attempts": "SELECT a.* FROM webhook_attempts a JOIN webhook_deliveries d USING (delivery_id)"  # noqa: S608
         f" {where.replace('tenant_id', 'd.tenant_id')} ORDER BY a.id",
@@ -114,16 +116,26 @@ async def snapshot(pool: asyncpg.Pool, tenant: str | None = None) -> dict[str, l
 
 @contextlib.asynccontextmanager
 async def real_dispatcher(
-    pool: asyncpg.Pool, *, excerpt_bytes: int = 4096, timeout: float = 5.0
+    pool: asyncpg.Pool,
+    *,
+    excerpt_bytes: int = 4096,
+    timeout: float = 5.0,
+    settings: Settings | None = None,
 ) -> AsyncIterator[Dispatcher]:
-    """The dispatcher with the real repository and sender, allowed to reach 127.0.0.1 only."""
+    """The dispatcher with the real repositories and sender, allowed to reach 127.0.0.1 only.
+
+    With `settings`, its subscription and tenant secrets are those of database_resources (the
+    app's own wiring); without, secrets cannot be stored and the unshared fallback signs.
+    """
     guard = AddressGuard.from_setting("127.0.0.1/32")
     session = create_session(guard, timeout)
+    stored = database_resources(pool, settings) if settings is not None else None
     try:
         yield Dispatcher(
             AsyncpgDeliveryRepository(pool),
-            AsyncpgSubscriptionRepository(pool, None),
+            stored.subscriptions if stored else AsyncpgSubscriptionRepository(pool, None),
             AiohttpWebhookSender(session, guard, excerpt_bytes),
+            stored.tenant_secrets if stored else AsyncpgTenantSecrets(pool, None, 0.0),
             "whsec_" + "A" * 44,
             [1.0],
             concurrency=4,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 from notifier.repository import Attempt, AttemptResult, DeadLetter, Delivery, Target
 from notifier.sender import Answer
 from notifier.subscriptions import Subscription, SubscriptionLimitReached
+from notifier.tenant_secrets import Rotated
 from pipeline_runtime.auth import Principal
 from pipeline_schemas import RequestCompleted
 
@@ -49,7 +51,9 @@ class FakeDeliveryRepository:
     ) -> Delivery:
         request_id = uuid.uuid4()
         self.requests.add((tenant, request_id))
-        delivery = Delivery(uuid.uuid4(), uuid.uuid4(), request_id, url, b"{}", attempts, subscription_id)
+        delivery = Delivery(
+            uuid.uuid4(), uuid.uuid4(), request_id, url, b"{}", attempts, subscription_id, tenant
+        )
         self.rows[delivery.delivery_id] = StoredDelivery(delivery, tenant, status)
         return delivery
 
@@ -64,7 +68,14 @@ class FakeDeliveryRepository:
             if (event.event_id, url) in known:
                 continue
             delivery = Delivery(
-                uuid.uuid4(), event.event_id, event.request_id, url, payload, 0, subscription_id
+                uuid.uuid4(),
+                event.event_id,
+                event.request_id,
+                url,
+                payload,
+                0,
+                subscription_id,
+                event.tenant_id,
             )
             self.rows[delivery.delivery_id] = StoredDelivery(delivery, event.tenant_id)
 
@@ -171,9 +182,32 @@ class FakeSubscriptions:
 
 
 @dataclass
+class FakeTenantSecrets:
+    """Each tenant's signing secrets, newest first; made on first need like the real one."""
+
+    secrets: dict[str, list[str]] = field(default_factory=dict)
+    can_store_secrets: bool = True
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    async def signing_secrets(self, tenant_ids: set[str]) -> dict[str, list[str]]:
+        if not self.can_store_secrets:
+            return {}
+        for tenant_id in tenant_ids:
+            self.secrets.setdefault(tenant_id, [f"whsec_first-{tenant_id}"])
+        return {t: list(self.secrets[t]) for t in tenant_ids}
+
+    async def rotate(self, tenant_id: str) -> Rotated:
+        self.calls.append(("rotate", tenant_id))
+        new = f"whsec_rotated{len(self.calls)}-{tenant_id}"
+        previous = self.secrets.get(tenant_id, [])[:1]
+        self.secrets[tenant_id] = [new, *previous]
+        return Rotated(new, NOW, NOW if previous else None)
+
+
+@dataclass
 class Sent:
     url: str
-    secret: str
+    secrets: Sequence[str]
     message_id: str
     body: bytes
 
@@ -186,8 +220,8 @@ class FakeSender:
     sent: list[Sent] = field(default_factory=list)
     gate: asyncio.Event | None = None
 
-    async def send(self, url: str, secret: str, message_id: str, body: bytes) -> Answer:
-        self.sent.append(Sent(url, secret, message_id, body))
+    async def send(self, url: str, secrets: Sequence[str], message_id: str, body: bytes) -> Answer:
+        self.sent.append(Sent(url, list(secrets), message_id, body))
         if self.gate is not None:
             await self.gate.wait()
         return self.answers.get(url, Answer(200, None, 1.0, excerpt="ok"))

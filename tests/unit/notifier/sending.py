@@ -14,6 +14,6 @@ async def send_once(
     session = create_session(guard, timeout)
     try:
         sender = AiohttpWebhookSender(session, guard, excerpt_bytes)
-        return await sender.send(url, new_secret(), "msg_1", b"{}")
+        return await sender.send(url, [new_secret()], "msg_1", b"{}")
     finally:
         await session.close()

@@ -8,18 +8,19 @@ import pytest
 from notifier.sender import Answer
 from notifier.worker import Dispatcher
 
-from tests.unit.notifier.fakes import FakeDeliveryRepository, FakeSender, FakeSubscriptions
+from tests.unit.notifier.fakes import FakeDeliveryRepository, FakeSender, FakeSubscriptions, FakeTenantSecrets
 
 SCHEDULE = [1.0, 10.0]
-DEFAULT_SECRET = "whsec_default"  # noqa: S105 - a test signing secret
+FALLBACK_SECRET = "whsec_fallback"  # noqa: S105 - a test signing secret
 
 
-def dispatcher(repo, subs, sender, *, concurrency: int = 8) -> Dispatcher:
+def dispatcher(repo, subs, sender, *, concurrency: int = 8, tenants=None) -> Dispatcher:
     return Dispatcher(
         repo,
         subs,
         sender,
-        DEFAULT_SECRET,
+        tenants if tenants is not None else FakeTenantSecrets(),
+        FALLBACK_SECRET,
         SCHEDULE,
         concurrency=concurrency,
         lease_seconds=30,
@@ -33,17 +34,40 @@ async def dispatch_all(d: Dispatcher) -> int:
     return claimed
 
 
-async def test_a_per_request_webhook_is_signed_with_the_notifiers_secret_and_its_event_id():
-    repo, subs, sender = FakeDeliveryRepository(), FakeSubscriptions(), FakeSender()
-    delivery = repo.add("t1")
-    assert await dispatch_all(dispatcher(repo, subs, sender)) == 1
-    [sent] = sender.sent
-    assert (sent.url, sent.secret, sent.message_id) == (
-        delivery.target_url,
-        DEFAULT_SECRET,
-        str(delivery.event_id),
+async def test_a_per_request_webhook_is_signed_with_its_tenants_secret_and_its_event_id():
+    repo, subs, sender, tenants = (
+        FakeDeliveryRepository(),
+        FakeSubscriptions(),
+        FakeSender(),
+        FakeTenantSecrets(),
     )
-    assert repo.rows[delivery.delivery_id].status == "delivered"
+    tenants.secrets = {"t1": ["whsec_t1"], "t2": ["whsec_t2"]}
+    ours, theirs = repo.add("t1", url="http://127.0.0.1:9/a"), repo.add("t2", url="http://127.0.0.1:9/b")
+    assert await dispatch_all(dispatcher(repo, subs, sender, tenants=tenants)) == 2
+    signed = {s.url: (s.secrets, s.message_id) for s in sender.sent}
+    assert signed[ours.target_url] == (["whsec_t1"], str(ours.event_id))
+    assert signed[theirs.target_url] == (["whsec_t2"], str(theirs.event_id))
+    assert repo.rows[ours.delivery_id].status == "delivered"
+
+
+async def test_during_a_rotation_overlap_a_per_request_webhook_is_signed_with_both_secrets():
+    repo, subs, sender, tenants = (
+        FakeDeliveryRepository(),
+        FakeSubscriptions(),
+        FakeSender(),
+        FakeTenantSecrets(),
+    )
+    tenants.secrets = {"t1": ["whsec_new", "whsec_old"]}
+    repo.add("t1")
+    await dispatch_all(dispatcher(repo, subs, sender, tenants=tenants))
+    assert [s.secrets for s in sender.sent] == [["whsec_new", "whsec_old"]]
+
+
+async def test_without_storable_secrets_a_per_request_webhook_gets_the_unshared_fallback():
+    repo, subs, sender = FakeDeliveryRepository(), FakeSubscriptions(), FakeSender()
+    repo.add("t1")
+    await dispatch_all(dispatcher(repo, subs, sender, tenants=FakeTenantSecrets(can_store_secrets=False)))
+    assert [s.secrets for s in sender.sent] == [[FALLBACK_SECRET]]
 
 
 async def test_a_subscription_delivery_is_signed_with_that_subscriptions_secret():
@@ -51,7 +75,7 @@ async def test_a_subscription_delivery_is_signed_with_that_subscriptions_secret(
     created, secret = await subs.create("t1", "http://127.0.0.1:9/s", None)
     repo.add("t1", url=created.url, subscription_id=created.subscription_id)
     await dispatch_all(dispatcher(repo, subs, sender))
-    assert [s.secret for s in sender.sent] == [secret]
+    assert [s.secrets for s in sender.sent] == [[secret]]
 
 
 async def test_a_delivery_whose_subscription_is_gone_is_not_sent():

@@ -13,7 +13,12 @@ from notifier.app import create_app
 from notifier.config import Settings
 from notifier.deps import Resources
 
-from tests.unit.notifier.fakes import FakeDeliveryRepository, FakeKeyStore, FakeSubscriptions
+from tests.unit.notifier.fakes import (
+    FakeDeliveryRepository,
+    FakeKeyStore,
+    FakeSubscriptions,
+    FakeTenantSecrets,
+)
 
 A = {"Authorization": "Bearer tenant-a:webhooks,read"}
 B = {"Authorization": "Bearer tenant-b:webhooks,read"}
@@ -24,6 +29,7 @@ class World:
     def __init__(self) -> None:
         self.deliveries = FakeDeliveryRepository()
         self.subscriptions = FakeSubscriptions(limit=2)
+        self.tenant_secrets = FakeTenantSecrets()
         self.ready = {"database": True}
 
     async def readiness(self) -> dict[str, bool]:
@@ -39,7 +45,9 @@ async def world() -> World:
 async def client(world) -> AsyncIterator[httpx.AsyncClient]:
     @contextlib.asynccontextmanager
     async def resources(_: Settings) -> AsyncIterator[Resources]:
-        yield Resources(world.deliveries, world.subscriptions, world.readiness, FakeKeyStore())
+        yield Resources(
+            world.deliveries, world.subscriptions, world.tenant_secrets, world.readiness, FakeKeyStore()
+        )
 
     app = create_app(Settings(), resources=resources)
     async with LifespanManager(app) as manager:
@@ -158,3 +166,27 @@ async def test_a_database_outage_during_a_call_is_a_503_problem(client, world):
     answer = await client.get(f"/requests/{uuid.uuid4()}/deliveries", headers=A)
     assert answer.status_code == 503
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_rotating_the_signing_secret_shows_the_new_one_once_for_the_callers_tenant(client, world):
+    first = await client.post("/signing-secret", headers=A)
+    second = await client.post("/signing-secret", headers=A)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["secret"].startswith("whsec_")
+    assert first.json()["previous_expires_at"] is None
+    assert second.json()["previous_expires_at"] is not None
+    assert first.json()["secret"] != second.json()["secret"]
+    assert world.tenant_secrets.calls == [("rotate", "tenant-a"), ("rotate", "tenant-a")]
+
+
+async def test_rotating_needs_the_webhooks_scope(client, world):
+    resp = await client.post("/signing-secret", headers=READ_ONLY)
+    assert resp.status_code == 403
+    assert world.tenant_secrets.calls == []
+
+
+async def test_without_a_secrets_key_rotating_is_503(client, world):
+    world.tenant_secrets.can_store_secrets = False
+    resp = await client.post("/signing-secret", headers=A)
+    assert resp.status_code == 503
+    assert resp.headers["content-type"].startswith("application/problem+json")

@@ -15,7 +15,7 @@ SCHEDULE = [1.0, 10.0, 100.0]
 
 
 def signed(body: bytes, *, secret: str, timestamp: int | None = None) -> dict[str, str]:
-    return signature_headers(secret, "msg_123", timestamp or int(time.time()), body)
+    return signature_headers([secret], "msg_123", timestamp or int(time.time()), body)
 
 
 def test_a_signed_webhook_verifies_with_an_independent_implementation():
@@ -36,6 +36,21 @@ def test_an_old_timestamp_fails_verification():
 
 def test_another_secret_fails_verification():
     assert not verify_standard_webhook(new_secret(), signed(b"{}", secret=new_secret()), b"{}")
+
+
+def test_during_an_overlap_receivers_holding_only_the_old_or_only_the_new_secret_both_verify():
+    old, new, stranger = new_secret(), new_secret(), new_secret()
+    body = b'{"a":1}'
+    headers = signature_headers([new, old], "msg_123", int(time.time()), body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert verify_standard_webhook(old, headers, body)
+    assert verify_standard_webhook(new, headers, body)
+    assert not verify_standard_webhook(stranger, headers, body)
+
+
+def test_a_webhook_without_any_secret_is_refused():
+    with pytest.raises(ValueError, match="at least one"):
+        signature_headers([], "msg_123", int(time.time()), b"{}")
 
 
 def test_secrets_have_the_whsec_form_with_a_32_byte_key():

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 from fastapi import FastAPI
-from pipeline_runtime.auth import AsyncpgKeyStore
+from pipeline_runtime.auth import DEFAULT_TENANT, AsyncpgKeyStore
 from pipeline_runtime.database import database_reachable
 from pipeline_runtime.httpkit import (
     ResourceFactory,
@@ -40,6 +40,7 @@ from .routes import router
 from .sender import AiohttpWebhookSender, create_session
 from .signing import new_secret
 from .subscriptions import AsyncpgSubscriptionRepository, SecretBox
+from .tenant_secrets import AsyncpgTenantSecrets
 from .worker import Dispatcher, consume_completions, supervised
 
 log = structlog.get_logger(__name__)
@@ -65,11 +66,23 @@ def create_app(
     return app
 
 
-def signing_secret(settings: Settings) -> str:
-    if settings.signing_secret:
-        return settings.signing_secret.get_secret_value()
-    log.warning("signing_secret.generated", hint="set NOTIFIER_SIGNING_SECRET so subscribers can verify")
+def fallback_secret(settings: Settings) -> str:
+    """What signs per-request webhooks when tenant secrets cannot be stored: a secret nobody holds.
+
+    Never a shared one: a secret every tenant knows would let any of them forge another's webhooks.
+    """
+    if not settings.secrets_key:
+        log.warning(
+            "signing_secret.unstorable", hint="set NOTIFIER_SECRETS_KEY so tenants can verify webhooks"
+        )
     return new_secret()
+
+
+def first_secrets(settings: Settings) -> dict[str, str]:
+    """The default tenant's first secret is the old global one, so its receivers keep verifying."""
+    if settings.signing_secret:
+        return {DEFAULT_TENANT: settings.signing_secret.get_secret_value()}
+    return {}
 
 
 def database_resources(pool: asyncpg.Pool, settings: Settings, keys: KeyStore | None = None) -> Resources:
@@ -79,6 +92,9 @@ def database_resources(pool: asyncpg.Pool, settings: Settings, keys: KeyStore | 
     return Resources(
         deliveries=AsyncpgDeliveryRepository(pool),
         subscriptions=AsyncpgSubscriptionRepository(pool, box, settings.max_subscriptions_per_tenant),
+        tenant_secrets=AsyncpgTenantSecrets(
+            pool, box, settings.signing_secret_overlap_seconds, first_secrets(settings)
+        ),
         readiness=lambda: run_checks(checks),
         key_store=keys or AsyncpgKeyStore(pool),
     )
@@ -102,7 +118,8 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
             ready.deliveries,
             ready.subscriptions,
             AiohttpWebhookSender(session, guard, settings.response_excerpt_bytes),
-            signing_secret(settings),
+            ready.tenant_secrets,
+            fallback_secret(settings),
             settings.retry_schedule,
             concurrency=settings.max_concurrent_deliveries,
             lease_seconds=settings.request_timeout + 30,

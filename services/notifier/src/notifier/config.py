@@ -28,7 +28,15 @@ class Settings(BaseSettings):
         description="Comma-separated CIDRs that webhook targets may be in although not public.",
     )
     signing_secret: SecretStr | None = Field(
-        None, description="`whsec_<base64>` secret signing per-request webhooks; random if unset."
+        None,
+        description="Migration only: the default tenant's first `whsec_<base64>` per-request signing secret"
+        " (every other tenant's first secret is random; see POST /signing-secret).",
+    )
+    signing_secret_overlap_seconds: float = Field(
+        86400.0,
+        ge=0,
+        le=30 * 86400,
+        description="Seconds a tenant's previous signing secret keeps signing (next to the new one) after a rotation.",
     )
     bootstrap_api_key: SecretStr | None = Field(
         None,
@@ -36,7 +44,8 @@ class Settings(BaseSettings):
         description="When set, this API key exists with every scope for the default tenant.",
     )
     secrets_key: SecretStr | None = Field(
-        None, description="Fernet key encrypting subscription secrets at rest; subscriptions need it."
+        None,
+        description="Fernet key encrypting subscription and tenant signing secrets at rest; both need it.",
     )
     retry_schedule: list[float] = Field(
         [5, 300, 1800, 7200, 18000, 36000, 36000],

@@ -11,6 +11,7 @@ from pipeline_runtime.auth import Principal
 
 from .repository import DeliveryRepository
 from .subscriptions import SubscriptionRepository
+from .tenant_secrets import TenantSecrets
 
 
 class KeyStore(Protocol):
@@ -21,6 +22,7 @@ class KeyStore(Protocol):
 class Resources:
     deliveries: DeliveryRepository
     subscriptions: SubscriptionRepository
+    tenant_secrets: TenantSecrets
     readiness: Callable[[], Awaitable[dict[str, bool]]]
     key_store: KeyStore | None = None  # None: the app keeps NoKeys (every key is refused)
 

@@ -6,6 +6,7 @@ The handlers decide (what to schedule, what an answer means); the adapters they 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import structlog
 from pipeline_schemas import RequestCompleted
@@ -52,11 +53,11 @@ async def attempt_delivery(
     delivery: Delivery,
     sender: WebhookSender,
     repository: DeliveryRepository,
-    secret: str,
+    secrets: Sequence[str],
     schedule: list[float],
 ) -> None:
-    """Send once and record the attempt with its verdict (delivered, retry later, or dead)."""
-    answer = await sender.send(delivery.target_url, secret, str(delivery.event_id), delivery.payload)
+    """Send once (signed with each secret) and record the attempt with its verdict."""
+    answer = await sender.send(delivery.target_url, secrets, str(delivery.event_id), delivery.payload)
     attempt = delivery.attempts + 1
     outcome = judge(answer.status_code, attempt, schedule, answer.retry_after, permanent=answer.permanent)
     verdict = outcome.verdict.value

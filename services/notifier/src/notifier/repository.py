@@ -13,6 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 import asyncpg
+from pipeline_runtime.auth import DEFAULT_TENANT
 from pipeline_runtime.database import ACQUIRE_TIMEOUT
 from pipeline_schemas import RequestCompleted
 
@@ -22,7 +23,7 @@ UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2
    SELECT delivery_id FROM webhook_deliveries
     WHERE status = 'pending' AND next_attempt_at <= now()
     ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
- RETURNING delivery_id, event_id, request_id, target_url, payload, attempts, subscription_id"""
+ RETURNING delivery_id, event_id, request_id, target_url, payload, attempts, subscription_id, tenant_id"""
 
 _RECORD = """
 UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, last_error = $4, status = $5,
@@ -56,6 +57,7 @@ class Delivery:
     payload: bytes
     attempts: int
     subscription_id: UUID | None = None
+    tenant_id: str = DEFAULT_TENANT  # whose secret signs a per-request webhook
 
 
 @dataclass(frozen=True)

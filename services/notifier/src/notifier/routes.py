@@ -78,6 +78,41 @@ async def create_subscription(body: NewSubscription, deps: ResourcesDep, caller:
     )
 
 
+class SigningSecret(BaseModel):
+    secret: str = Field(
+        description="The tenant's new `whsec_` secret for per-upload webhooks. Shown only in this answer."
+    )
+    created_at: datetime
+    previous_expires_at: datetime | None = Field(
+        description="Until when the previous secret still signs next to this one (null: there was none)."
+    )
+
+
+@router.post(
+    "/signing-secret",
+    status_code=201,
+    response_model=SigningSecret,
+    responses={**AUTH_RESPONSES, **problem_responses(503)},
+)
+async def rotate_signing_secret(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
+    """Make a new signing secret for the tenant's per-upload webhooks (`webhook_url`) and show it once.
+
+    Until `previous_expires_at` every webhook carries a signature with each secret, so receivers
+    holding either verify; rotating again meanwhile ends the earlier overlap.
+    """
+    if not deps.tenant_secrets.can_store_secrets:
+        return problem(
+            503,
+            "no-secrets-key",
+            "Signing secrets unavailable",
+            "NOTIFIER_SECRETS_KEY is not configured, so secrets cannot be stored encrypted",
+        )
+    rotated = await deps.tenant_secrets.rotate(caller.tenant_id)
+    return SigningSecret(
+        secret=rotated.secret, created_at=rotated.created_at, previous_expires_at=rotated.previous_expires_at
+    )
+
+
 @router.get("/subscriptions", response_model=list[SubscriptionOut], responses=AUTH_RESPONSES)
 async def list_subscriptions(deps: ResourcesDep, caller: Principal = WEBHOOKS) -> Any:
     """Every subscription of the tenant (secrets are never shown again)."""

@@ -8,6 +8,7 @@ costs a bounded amount of memory and time.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +34,7 @@ class Answer:
 
 
 class WebhookSender(Protocol):
-    async def send(self, url: str, secret: str, message_id: str, body: bytes) -> Answer: ...
+    async def send(self, url: str, secrets: Sequence[str], message_id: str, body: bytes) -> Answer: ...
 
 
 def create_session(guard: AddressGuard, timeout: float) -> aiohttp.ClientSession:
@@ -54,9 +55,9 @@ class AiohttpWebhookSender:
         self._guard = guard
         self._excerpt_bytes = excerpt_bytes
 
-    async def send(self, url: str, secret: str, message_id: str, body: bytes) -> Answer:
+    async def send(self, url: str, secrets: Sequence[str], message_id: str, body: bytes) -> Answer:
         started = time.monotonic()
-        headers = signature_headers(secret, message_id, int(time.time()), body)
+        headers = signature_headers(secrets, message_id, int(time.time()), body)
         headers["accept-encoding"] = "identity"
         try:
             check_url_host(url, self._guard)

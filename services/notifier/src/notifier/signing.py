@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the public prefix of a secret, not a secret
 
@@ -25,10 +26,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signature_headers(secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers of a webhook signed with each secret (space-separated, as the spec allows).
+
+    Several secrets sign during a rotation's overlap, so receivers holding the old secret and
+    those holding the new one both verify.
+    """
+    if not secrets:
+        raise ValueError("a webhook needs at least one signing secret")
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(sign(s, message_id, timestamp, body) for s in secrets),
         "content-type": "application/json",
     }

@@ -14,6 +14,7 @@ from .handlers import attempt_delivery, handle_request_completed
 from .repository import Delivery, DeliveryRepository
 from .sender import WebhookSender
 from .subscriptions import SubscriptionRepository
+from .tenant_secrets import TenantSecrets
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,8 @@ class Dispatcher:
         repository: DeliveryRepository,
         subscriptions: SubscriptionRepository,
         sender: WebhookSender,
-        default_secret: str,
+        tenant_secrets: TenantSecrets,
+        fallback_secret: str,
         schedule: list[float],
         *,
         concurrency: int,
@@ -74,7 +76,8 @@ class Dispatcher:
         self._repository = repository
         self._subscriptions = subscriptions
         self._sender = sender
-        self._default_secret = default_secret
+        self._tenant_secrets = tenant_secrets
+        self._fallback_secret = fallback_secret  # only when tenant secrets cannot be stored
         self._schedule = schedule
         self._concurrency = concurrency
         self._lease = lease_seconds
@@ -91,10 +94,13 @@ class Dispatcher:
         free = self._concurrency - len(self._running)
         due = await self._repository.claim_due(free, self._lease) if free > 0 else []
         secrets = await self._subscriptions.secrets_of({d.subscription_id for d in due if d.subscription_id})
+        per_tenant = await self._tenant_secrets.signing_secrets(
+            {d.tenant_id for d in due if d.subscription_id is None}
+        )
         for delivery in due:
-            secret = self._secret_for(delivery, secrets)
-            if secret is not None:  # None: its subscription was deleted meanwhile
-                self._start(delivery, secret)
+            signing = self._secrets_for(delivery, secrets, per_tenant)
+            if signing:  # empty: its subscription was deleted meanwhile
+                self._start(delivery, signing)
         return len(due)
 
     async def drain(self) -> None:
@@ -102,14 +108,18 @@ class Dispatcher:
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
-    def _secret_for(self, delivery: Delivery, secrets: dict[Any, str]) -> str | None:
+    def _secrets_for(
+        self, delivery: Delivery, secrets: dict[Any, str], per_tenant: dict[str, list[str]]
+    ) -> list[str]:
+        """A subscription's own secret, or the secrets of the delivery's tenant (per-request webhooks)."""
         if delivery.subscription_id is None:
-            return self._default_secret
-        return secrets.get(delivery.subscription_id)
+            return per_tenant.get(delivery.tenant_id) or [self._fallback_secret]
+        found = secrets.get(delivery.subscription_id)
+        return [found] if found else []
 
-    def _start(self, delivery: Delivery, secret: str) -> None:
+    def _start(self, delivery: Delivery, secrets: list[str]) -> None:
         task = asyncio.create_task(
-            attempt_delivery(delivery, self._sender, self._repository, secret, self._schedule)
+            attempt_delivery(delivery, self._sender, self._repository, secrets, self._schedule)
         )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
