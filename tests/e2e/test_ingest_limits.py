@@ -55,6 +55,18 @@ async def test_a_huge_name_over_many_urls_is_refused_naming_the_row(ingest_url, 
     }
 
 
+async def test_two_file_parts_in_one_upload_are_refused_with_400(ingest_url, limits_key):
+    first = f"{HEADER}\n1,First,http://127.0.0.1:9/a.jpg\n".encode()
+    second = f"{HEADER}\n1,Second,http://127.0.0.1:9/b.jpg\n".encode()
+    files = [("file", ("a.csv", first, "text/csv")), ("file", ("b.csv", second, "text/csv"))]
+    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {limits_key}"}) as http:
+        resp = await http.post(f"{ingest_url}/upload", files=files)
+
+    assert resp.status_code == 400
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "one `file`" in resp.json()["detail"]
+
+
 async def test_invented_methods_do_not_grow_the_metrics(ingest_url):
     async with httpx.AsyncClient(timeout=30) as http:
         await http.request("PRIMER", f"{ingest_url}/healthz")

@@ -178,6 +178,14 @@ async def test_a_request_without_the_file_field_is_a_400_problem(client):
     assert_problem(await client.post("/upload"), 400)
 
 
+async def test_two_file_parts_in_one_upload_are_a_400_problem_and_nothing_is_recorded(client, world):
+    other = GOOD_CSV.replace(b"Shirt", b"Other")
+    files = [("file", ("a.csv", GOOD_CSV, "text/csv")), ("file", ("b.csv", other, "text/csv"))]
+    body = assert_problem(await client.post("/upload", files=files), 400)
+    assert "one `file`" in body["detail"]
+    assert world.repository.plans == []
+
+
 async def test_a_file_that_is_not_csv_text_is_a_415_problem(client, world):
     assert_problem(await post_csv(client, b"\x89PNG\r\n\x1a\n", "image/png"), 415)
     assert_problem(await post_csv(client, b"S. No.\x00,Product", "text/csv"), 415)

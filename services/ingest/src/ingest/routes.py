@@ -149,6 +149,9 @@ async def upload(
         return problem(415, "not-multipart", "Not a form upload", "send the CSV as multipart/form-data")
     if file is None:
         return problem(400, "missing-file", "Missing file", "send the CSV in the multipart field `file`")
+    # The form is already parsed (and cached) by now; a second `file` part would silently win.
+    if len((await request.form()).getlist("file")) > 1:
+        return problem(400, "several-files", "Several files", "send exactly one `file` part per upload")
     if webhook_url is not None and (refused := webhook_url_problem(webhook_url)):
         return refused
     if (optimize or progressive) and output_format not in (None, "jpeg"):
