@@ -171,6 +171,7 @@ ROUTES = [
     Route("notifier", "GET", "/requests/{request_id}/deliveries", "read", 200),
     Route("notifier", "GET", "/dead-letters", "webhooks", 200),
     Route("notifier", "POST", "/deliveries/{delivery_id}/replay", "webhooks", 202),
+    Route("notifier", "POST", "/signing-secret", "webhooks", 201),  # always the caller's own tenant
 ]
 OPEN = {
     (service, "GET", path)

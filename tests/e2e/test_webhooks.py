@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -63,10 +64,41 @@ async def test_a_subscriber_failing_three_times_gets_the_fourth_attempt_with_the
     hits = subscriber.hits("hook")
     assert len(hits) == 4
     assert len({h.headers["webhook-id"] for h in hits}) == 1
+    # The default tenant's first secret is the stack's NOTIFIER_SIGNING_SECRET (migration path).
     assert verify_standard_webhook(webhook_secret, hits[-1].headers, hits[-1].body)
     log = await deliveries(notifier_url, accepted["request_id"])
     assert [a["status_code"] for a in log] == [503, 503, 503, 200]
     assert all(a["latency_ms"] is not None and a["attempted_at"] for a in log)
+
+
+async def test_a_tenant_verifies_its_webhooks_with_the_secret_it_rotated_and_no_other_secret_does(
+    ingest_url, notifier_url, image_host, subscriber, webhook_secret
+):
+    """Per-upload webhooks of a tenant are signed with its own secret, learnt from POST /signing-secret."""
+    tenant = f"hooks-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await client.post(
+            f"{ingest_url}/keys",
+            json={"tenant_id": tenant, "scopes": ["upload", "read", "webhooks"]},
+            headers=AUTH,
+        )
+        assert made.status_code == 201, made.text
+        own = {"Authorization": f"Bearer {made.json()['key']}"}
+        rotated = await client.post(f"{notifier_url}/signing-secret", headers=own)
+    assert rotated.status_code == 201, rotated.text
+    secret = rotated.json()["secret"]
+    subscriber.routes["own"] = answers()
+    csv = csv_of([(1, "Mug", [image_host.url("one.jpg")])])
+    accepted = await upload_csv(ingest_url, csv, headers=own, webhook_url=subscriber.url("own"))
+
+    async def received() -> bool:
+        return bool(subscriber.hits("own"))
+
+    assert await wait_until(received, timeout=60)
+    hit = subscriber.hits("own")[0]
+    assert json.loads(hit.body)["request_id"] == accepted["request_id"]
+    assert verify_standard_webhook(secret, hit.headers, hit.body)
+    assert not verify_standard_webhook(webhook_secret, hit.headers, hit.body)  # the stack's global one
 
 
 async def test_a_subscriber_that_never_answers_is_dead_lettered_and_can_be_replayed(
