@@ -25,6 +25,8 @@ from pipeline_runtime.database import ACQUIRE_TIMEOUT
 from .signing import new_secret
 from .subscriptions import SecretBox
 
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('tenant_signing_secrets:' || $1))"
+
 _VALID = """
 SELECT tenant_id, secret_encrypted FROM tenant_signing_secrets
  WHERE tenant_id = ANY($1::text[]) AND (expires_at IS NULL OR expires_at > now())
@@ -87,8 +89,7 @@ class AsyncpgTenantSecrets:
         missing = tenant_ids - found.keys()
         if missing:
             for tenant_id in sorted(missing):
-                secret = self._first.get(tenant_id) or new_secret()
-                await self._pool.execute(_CREATE_FIRST, uuid.uuid4(), tenant_id, box.seal(secret))
+                await self._create_first(box, tenant_id)
             found |= await self._valid(box, missing)  # a concurrent creation may have won: read back
         return found
 
@@ -99,9 +100,7 @@ class AsyncpgTenantSecrets:
         secret = new_secret()
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
             # One rotation per tenant at a time, so two concurrent calls cannot both keep an old one.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('tenant_signing_secrets:' || $1))", tenant_id
-            )
+            await conn.execute(_LOCK, tenant_id)
             await conn.execute(
                 "DELETE FROM tenant_signing_secrets WHERE tenant_id = $1 AND expires_at IS NOT NULL",
                 tenant_id,
@@ -109,6 +108,13 @@ class AsyncpgTenantSecrets:
             previous = await conn.fetchval(_RETIRE, tenant_id, self._overlap)
             created = await conn.fetchval(_INSERT, uuid.uuid4(), tenant_id, self._box.seal(secret))
         return Rotated(secret, created, previous)
+
+    async def _create_first(self, box: SecretBox, tenant_id: str) -> None:
+        secret = self._first.get(tenant_id) or new_secret()
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+            # The rotation's lock: a first secret never slips in between its retire and insert.
+            await conn.execute(_LOCK, tenant_id)
+            await conn.execute(_CREATE_FIRST, uuid.uuid4(), tenant_id, box.seal(secret))
 
     async def _valid(self, box: SecretBox, tenant_ids: set[str]) -> dict[str, list[str]]:
         rows = await self._pool.fetch(_VALID, sorted(tenant_ids))
