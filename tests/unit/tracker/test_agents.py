@@ -1,4 +1,4 @@
-"""The agent body: decode, record through a fake repository, signal completions; and the Faust agent."""
+"""The agent body: decode batches, record through a fake repository, signal completions; the Faust agent."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from pipeline_schemas import ImageCompressed, ImageCompressionFailed, RequestCompleted, encode, utc_now
 from prometheus_client import REGISTRY
-from tracker.worker.agents import process_results, record_until_stored
+from tracker.worker.agents import process_batches, record_until_stored
 from tracker.worker.repository import Recorded
 
 
@@ -18,8 +18,13 @@ class FakeResultRecorder:
         self.total = total
         self.seen: set = set()
         self.calls: list = []
+        self.batches: list = []
 
-    async def record_result(self, event) -> Recorded:
+    async def record_results(self, events) -> list[Recorded]:
+        self.batches.append(list(events))
+        return [self._record(event) for event in events]
+
+    def _record(self, event) -> Recorded:
         self.calls.append(event)
         if event.image_id in self.seen:
             return Recorded(counted=False)
@@ -47,8 +52,14 @@ class FakeRelay:
 
 
 async def values(*raw: bytes):
+    """Each message in a batch of its own."""
     for item in raw:
-        yield item
+        yield [item]
+
+
+async def batches(*groups: list[bytes]):
+    for group in groups:
+        yield group
 
 
 def compressed(request_id, image_id=None) -> ImageCompressed:
@@ -69,7 +80,7 @@ async def test_each_result_is_recorded_and_a_completion_is_signalled_once():
     first = compressed(rid)
     signals: list[int] = []
     stream = values(encode(first), encode(first), encode(compressed(rid)))
-    await process_results(stream, repo.record_result, lambda: signals.append(1))
+    await process_batches(stream, repo.record_results, lambda: signals.append(1))
     assert len(repo.calls) == 3
     assert repo.seen == {first.image_id} | {repo.calls[2].image_id}
     assert signals == [1]
@@ -79,30 +90,63 @@ async def test_an_undecodable_message_is_skipped_and_the_rest_still_recorded():
     rid = uuid4()
     repo = FakeResultRecorder(total=5)
     failed = ImageCompressionFailed(request_id=rid, image_id=uuid4(), reason_code="timeout", message="slow")
-    await process_results(values(b"not json", encode(failed)), repo.record_result, lambda: None)
+    await process_batches(values(b"not json", encode(failed)), repo.record_results, lambda: None)
     assert [c.image_id for c in repo.calls] == [failed.image_id]
 
 
 async def test_recording_waits_out_a_database_outage():
     attempts = {"n": 0}
 
-    async def flaky(event):
+    async def flaky(events):
         attempts["n"] += 1
         if attempts["n"] < 3:
             raise ConnectionRefusedError("database restarting")
-        return Recorded(counted=True)
+        return [Recorded(counted=True) for _ in events]
 
-    result = await record_until_stored(flaky, compressed(uuid4()), max_delay=0.01)
-    assert result.counted
+    result = await record_until_stored(flaky, [compressed(uuid4())], max_delay=0.01)
+    assert [r.counted for r in result] == [True]
     assert attempts["n"] == 3
 
 
+async def test_a_batch_aborted_by_a_deadlock_is_recorded_again():
+    import asyncpg
+
+    attempts = {"n": 0}
+
+    async def deadlocked_once(events):
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return [Recorded(counted=True) for _ in events]
+
+    result = await record_until_stored(deadlocked_once, [compressed(uuid4())], max_delay=0.01)
+    assert [r.counted for r in result] == [True]
+    assert attempts["n"] == 2
+
+
+async def test_a_batch_is_recorded_in_one_call_and_its_completion_signalled_once():
+    rid = uuid4()
+    repo = FakeResultRecorder(total=3)
+    first, second, third = compressed(rid), compressed(rid), compressed(rid)
+    signals: list[int] = []
+    stream = batches(
+        [encode(first), encode(second), encode(first), b"not json"],
+        [encode(third), encode(second)],
+    )
+    await process_batches(stream, repo.record_results, lambda: signals.append(1))
+    assert [[e.image_id for e in b] for b in repo.batches] == [
+        [first.image_id, second.image_id, first.image_id],
+        [third.image_id, second.image_id],
+    ]
+    assert signals == [1]
+
+
 async def test_a_programming_error_is_not_retried_forever():
-    async def broken(event):
+    async def broken(events):
         raise KeyError("bug")
 
     with pytest.raises(KeyError):
-        await record_until_stored(broken, compressed(uuid4()), max_delay=0.01)
+        await record_until_stored(broken, [compressed(uuid4())], max_delay=0.01)
 
 
 async def test_the_faust_agent_records_results_through_its_dependencies():
@@ -146,6 +190,6 @@ async def test_results_and_completions_are_counted_in_the_workers_metrics():
     rid, image_id = uuid4(), uuid4()
     twice = values(encode(compressed(rid, image_id)), encode(compressed(rid, image_id)))
 
-    await process_results(twice, FakeResultRecorder(total=1).record_result, lambda: None)
+    await process_batches(twice, FakeResultRecorder(total=1).record_results, lambda: None)
 
     assert [counter(*n) - b for n, b in zip(names, before, strict=True)] == [1, 1, 1]

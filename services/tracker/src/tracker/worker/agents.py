@@ -1,11 +1,16 @@
-"""The Faust agent: record each image result in PostgreSQL, exactly once in effect."""
+"""The Faust agent: record image results in PostgreSQL, exactly once in effect.
+
+Results are taken from the stream in batches (Faust acknowledges a batch only when the next one is
+asked for, so only after it is stored) and each batch is recorded in one transaction.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Protocol
 
+import asyncpg
 import faust
 import structlog
 from pipeline_runtime.database import DATABASE_UNAVAILABLE
@@ -17,7 +22,15 @@ from .repository import Recorded, ResultRecorder
 
 log = structlog.get_logger(__name__)
 
-RecordResult = Callable[[ImageResult], Awaitable[Recorded]]
+RecordResults = Callable[[Sequence[ImageResult]], Awaitable[list[Recorded]]]
+
+# A batch is what one poll brings, capped; a lone result waits at most BATCH_WITHIN for company.
+BATCH_MAX = 500
+BATCH_WITHIN = 0.05
+
+# Two batches locking the same rows in another order (partitions moving between workers) make
+# PostgreSQL abort one transaction; nothing of it was stored, so it is simply run again.
+_RETRYABLE = (*DATABASE_UNAVAILABLE, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class Relay(Protocol):
@@ -37,14 +50,14 @@ class AgentDeps(Protocol):
 
 
 async def record_until_stored(
-    record: RecordResult, event: ImageResult, *, max_delay: float = 10.0
-) -> Recorded:
-    """Retry while PostgreSQL is unreachable: the event is not acknowledged until it is stored."""
+    record: RecordResults, events: Sequence[ImageResult], *, max_delay: float = 10.0
+) -> list[Recorded]:
+    """Retry while PostgreSQL is unreachable: the events are not acknowledged until stored."""
     delay = 0.2
     while True:
         try:
-            return await record(event)
-        except DATABASE_UNAVAILABLE as exc:
+            return await record(events)
+        except _RETRYABLE as exc:
             log.warning("database.unavailable", error=repr(exc), retry_in=delay)
         await asyncio.sleep(delay)
         delay = min(max_delay, delay * 2)
@@ -59,22 +72,28 @@ def decode_result(raw: bytes) -> ImageResult | None:
         return None
 
 
-async def process_results(
-    values: AsyncIterable[bytes], record: RecordResult, on_completed: Callable[[], None]
+async def process_batches(
+    batches: AsyncIterable[Sequence[bytes]], record: RecordResults, on_completed: Callable[[], None]
 ) -> None:
     """Body of the agent; kept apart from Faust so tests can drive it with any iterable."""
-    async for raw in values:
-        event = decode_result(raw)
-        if event is None:
+    async for raws in batches:
+        events = [event for event in map(decode_result, raws) if event is not None]
+        if not events:
             continue
-        with structlog.contextvars.bound_contextvars(
-            request_id=str(event.request_id), image_id=str(event.image_id)
-        ):
-            recorded = await record_until_stored(record, event)
+        outcomes = await record_until_stored(record, events)
+        for event, recorded in zip(events, outcomes, strict=True):
             RESULTS_RECORDED.labels("tracker", "counted" if recorded.counted else "duplicate").inc()
-            log.debug("result.recorded", counted=recorded.counted, type=event.event_type)
+            log.debug(
+                "result.recorded",
+                request_id=str(event.request_id),
+                image_id=str(event.image_id),
+                counted=recorded.counted,
+                type=event.event_type,
+            )
             if recorded.completed:
-                log.info("request.completed", status=recorded.completed.status)
+                log.info(
+                    "request.completed", request_id=str(event.request_id), status=recorded.completed.status
+                )
                 REQUESTS_COMPLETED.labels("tracker", recorded.completed.status).inc()
                 on_completed()
 
@@ -84,11 +103,11 @@ def register_agents(app: faust.App, deps: AgentDeps) -> faust.types.AgentT:
     # The results topic and, while a rename is under way, its deprecated name (schemas/README.md).
     topic = app.topic(*subscription_names(IMAGE_RESULTS), key_type=bytes, value_type=bytes, internal=False)
 
-    async def record(event: ImageResult) -> Recorded:
-        return await deps.recorder.record_result(event)
+    async def record(events: Sequence[ImageResult]) -> list[Recorded]:
+        return await deps.recorder.record_results(events)
 
     @app.agent(topic, name="record-results", concurrency=1)
-    async def record_results(stream: AsyncIterable[bytes]) -> None:
-        await process_results(stream, record, lambda: deps.relay.wake())
+    async def record_results(stream: faust.StreamT[bytes]) -> None:
+        await process_batches(stream.take(BATCH_MAX, within=BATCH_WITHIN), record, lambda: deps.relay.wake())
 
     return record_results
