@@ -6,6 +6,10 @@ relay publishes rows in id order and deletes them only after the broker acknowle
 inside one transaction that holds their row locks (SKIP LOCKED lets several relays share
 the table). A crash between acknowledgement and delete republishes a row: consumers
 deduplicate on the event id.
+
+The relay sleeps between batches until it is woken: by `wake()` from its own process, or by the
+`outbox` notification a commit in any process sends (PostgreSQL LISTEN, db/migrations/0010);
+the idle poll remains as a fallback for a notification lost while the listener reconnects.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import structlog
 from .database import ACQUIRE_TIMEOUT
 from .kafka import AsyncProducer
 from .metrics import OUTBOX_BACKLOG
+from .wakeups import PgWakeups
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +46,7 @@ class OutboxRelay:
         idle_seconds: float = 0.5,
         retry_seconds: float = 2.0,
         service: str = "unknown",
+        listen: bool = True,
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -52,6 +58,13 @@ class OutboxRelay:
         self._service = service
         self._sampled_at = 0.0
         self.published = 0
+        self._wakeups = (
+            PgWakeups(
+                pool, "outbox", self.wake, accept=self._topics.__contains__, retry_seconds=retry_seconds
+            )
+            if listen
+            else None
+        )
 
     def wake(self) -> None:
         """Called after a commit that added outbox rows, so they go out without waiting."""
@@ -81,9 +94,21 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay forever; errors (Kafka or PostgreSQL away) are logged and retried."""
+        try:
+            await self._relay_forever()
+        finally:
+            if self._wakeups is not None:
+                await self._wakeups.close()
+
+    async def _relay_forever(self) -> None:
         while True:
             try:
+                if self._wakeups is not None:
+                    await self._wakeups.ensure()
                 await self.sample_backlog()
+                # Cleared before the claim, not after: a wake-up for rows committed while this
+                # batch is being claimed must not be lost until the idle poll.
+                self._wake.clear()
                 count = await self.publish_batch()
             except asyncio.CancelledError:
                 raise
@@ -99,7 +124,6 @@ class OutboxRelay:
     async def _wait_for_work(self) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
         # that races its timeout, and then `task.cancel(); await task` never returns.
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._idle):
                 await self._wake.wait()
