@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -12,7 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from . import netns, procs
 from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
-COMPRESSOR_MEMBERS = 2
+CORES = os.cpu_count() or 2
+# One member per core (each has its own event loop and GIL), at most 4 on one machine; each
+# member's Pillow threads default to the cores (compressor settings, COMPRESSOR_POOL_SIZE).
+COMPRESSOR_MEMBERS = max(1, min(CORES, 4))
+# Pillow keeps up to 16 freed 64 MiB blocks instead of returning each image's memory to the OS,
+# so the next decode does not fault fresh pages in. Measured on a 3000x3000 JPEG (decode + encode
+# at quality 50): CPU per image 0.76x of Pillow's defaults, page faults per image 9353 -> 58.
+# What is kept is bounded by the peak an image already needed (16 blocks at most).
+PILLOW_MEMORY = {"PILLOW_BLOCKS_MAX": "16", "PILLOW_BLOCK_SIZE": "64m"}
 TRACKER_WORKERS = 2
 
 
@@ -49,9 +58,12 @@ def own_env(profile: Profile, name: str) -> dict[str, str]:
             "TRACKER_METRICS_PORT": str(profile.metrics_port_base + 10 + member),
         }
     if name.startswith("compressor") and profile.bridged:
-        return host_env(profile, member)
+        return {**host_env(profile, member), **PILLOW_MEMORY}
     if name.startswith("compressor"):
-        return {"COMPRESSOR_METRICS_PORT": str(profile.metrics_port_base + member)}
+        return {
+            "COMPRESSOR_METRICS_PORT": str(profile.metrics_port_base + member),
+            **PILLOW_MEMORY,
+        }
     return {}
 
 

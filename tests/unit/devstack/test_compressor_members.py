@@ -1,0 +1,24 @@
+"""What devstack starts for the compressor: members from the cores, Pillow keeping its blocks."""
+
+from __future__ import annotations
+
+import os
+
+from devstack import services
+from devstack.profiles import CLUSTER, PROFILES
+
+
+def test_every_compressor_member_keeps_pillows_memory_blocks():
+    for profile in (*PROFILES.values(), CLUSTER):
+        for name in services.commands(profile):
+            if name.startswith("compressor"):
+                env = services.own_env(profile, name)
+                assert (env["PILLOW_BLOCKS_MAX"], env["PILLOW_BLOCK_SIZE"]) == ("16", "64m")
+
+
+def test_the_members_on_one_machine_follow_the_cores():
+    local = next(p for p in PROFILES.values() if not p.bridged)
+    members = [n for n in services.commands(local) if n.startswith("compressor")]
+    assert len(members) == max(1, min(os.cpu_count() or 2, 4))
+    ports = {services.own_env(local, n)["COMPRESSOR_METRICS_PORT"] for n in members}
+    assert len(ports) == len(members)
