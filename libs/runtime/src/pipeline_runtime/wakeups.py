@@ -7,6 +7,7 @@ only a hint, lost while the listening connection is down, and the loop still pol
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -71,6 +72,15 @@ class PgWakeups:
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         if self._accept is None or self._accept(payload):
             self._on_notify()
+
+    async def run(self) -> None:
+        """Keep listening for a loop that has no pass of its own to call `ensure()` from."""
+        try:
+            while True:
+                await self.ensure()
+                await asyncio.sleep(self._retry)
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         """Stop listening and give the connection back (the pool's reset drops the LISTEN)."""

@@ -31,6 +31,7 @@ from pipeline_runtime.httpkit import (
 )
 from pipeline_runtime.kafka import AsyncConsumer
 from pipeline_runtime.netguard import AddressGuard
+from pipeline_runtime.wakeups import PgWakeups
 from pipeline_schemas import REQUEST_COMPLETED
 
 from .config import Settings
@@ -133,6 +134,8 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
                 name="consume-completions",
             ),
             asyncio.create_task(supervised("dispatch", dispatcher.run), name="dispatch"),
+            # Committed deliveries (from this or another member) wake the dispatcher at once.
+            asyncio.create_task(PgWakeups(pool, "webhook_deliveries", dispatcher.wake).run(), name="wakeups"),
         ]
         try:
             yield ready

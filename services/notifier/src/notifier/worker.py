@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -83,11 +84,23 @@ class Dispatcher:
         self._lease = lease_seconds
         self._idle = idle_seconds
         self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A delivery was committed (PostgreSQL NOTIFY, db/migrations/0010): look now, not after idle."""
+        self._wake.set()
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()  # before the claim: a wake-up during it is kept for the next pass
             if not await self.dispatch_due():
-                await asyncio.sleep(self._idle)
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        # asyncio.timeout, not wait_for (see pipeline_runtime.outbox: cancellation races).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._idle):
+                await self._wake.wait()
 
     async def dispatch_due(self) -> int:
         """Claim what is due (up to the free slots) and start sending it; returns how many claimed."""
