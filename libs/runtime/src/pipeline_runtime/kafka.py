@@ -196,8 +196,8 @@ class AsyncConsumer:
             return None
 
     async def consume(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to `max_messages` messages; errors other than partition EOF raise."""
-        messages = await self._call(self._consumer.consume, max_messages, timeout)
+        """Up to `max_messages` messages, as soon as there is one; errors other than partition EOF raise."""
+        messages = await self._call(self._consume_now, max_messages, timeout)
         good = []
         for msg in messages:
             err = msg.error()
@@ -206,6 +206,16 @@ class AsyncConsumer:
             elif err.code() != KafkaError._PARTITION_EOF and err.fatal():
                 raise KafkaException(err)
         return good
+
+    def _consume_now(self, max_messages: int, timeout: float) -> list[Message]:
+        # confluent-kafka's consume(n, timeout) waits the whole timeout unless n messages arrive
+        # (measured with 2.16.1: one waiting message came back after 0.50 s of consume(100, 0.5)),
+        # which put a poll's wait on every idle hop. Waiting for one, then taking what is already
+        # fetched with timeout 0, answers at once and still returns whole fetched batches.
+        first = self._consumer.consume(1, timeout)
+        if not first or max_messages <= 1:
+            return first
+        return first + self._consumer.consume(max_messages - 1, 0)
 
     async def lag(self) -> list[tuple[str, int, int, int]]:
         """(topic, partition, position, high watermark) of every assigned partition."""
