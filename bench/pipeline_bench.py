@@ -35,6 +35,8 @@ import httpx
 from aiohttp import web
 from PIL import Image
 
+from bench import latency_probe
+
 REPO = Path(__file__).resolve().parents[1]
 VERSION = "v1"  # bump when the generators or the mix change: the cache is keyed by it
 CACHE = REPO / ".run" / "bench-images" / VERSION
@@ -361,6 +363,7 @@ class PipelineRun:
     members_cpu: float
     pillow_cpu: float
     machine_cpu: float
+    latency: tuple[list[float], list[float]] = ([], [])
 
 
 def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
@@ -373,6 +376,9 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
             seconds, status = asyncio.run(upload_and_wait(profile, product_csv(base, specs)))
             busy = machine_busy() - busy_before
             after, split_after = cpu_by_component(roots), compressor_split(roots)
+            latency = asyncio.run(
+                latency_probe.measure(profile, product_csv(base, specs[: latency_probe.IMAGES]))
+            )
     finally:
         from devstack import services
 
@@ -385,6 +391,7 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
         split_after[0] - split_before[0],
         split_after[1] - split_before[1],
         busy,
+        latency,
     )
 
 
@@ -399,7 +406,11 @@ def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun,
     raw_rate, raw_cpu, raw_machine = raw
     rate = n / run.seconds
     ratio = rate / raw_rate
-    print(f"raw Pillow:  {raw_rate:6.1f} images/s  (decode + encode q50, {CORES} processes, from memory)")
+    blocks = os.environ.get("PILLOW_BLOCKS_MAX", "Pillow's default")
+    print(
+        f"raw Pillow:  {raw_rate:6.1f} images/s  (decode + encode q50, {CORES} processes, from memory; "
+        f"memory blocks kept: {blocks}, the members keep 16 of 64 MiB)"
+    )
     print(
         f"pipeline:    {rate:6.1f} images/s  ({run.seconds:.1f}s upload -> completed; "
         f"status {run.status['status']}, {run.status['processed_images']} done, "
@@ -434,6 +445,7 @@ def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun,
         f"(every service, Kafka and PostgreSQL; not the image server). CPU-bound ratio {raw_cpu / stack:.2f}: what "
         f"the ratio of rates comes to when the pipeline has the cores to itself and keeps them busy."
     )
+    latency_probe.report(*run.latency)
 
 
 def main() -> None:
