@@ -16,7 +16,22 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     sys.path.insert(0, str(HERE.parent))
-    wanted = set(sys.argv[1:])
+    from devstack import postgres, procs
+    from devstack.__main__ import down
+    from devstack.profiles import PROFILES
+
+    profile = PROFILES["test"]
+    # Leave nothing running (issue 14): the stack the benchmarks start is stopped at the end,
+    # unless it was already up before (someone else's, left as found).
+    was_up = bool(procs.running(profile.run_dir)) or postgres.is_running(profile)
+    try:
+        run_sections(set(sys.argv[1:]))
+    finally:
+        if not was_up:
+            down(profile)
+
+
+def run_sections(wanted: set[str]) -> None:
     for path in sorted(HERE.glob("*_bench.py")):
         name = path.stem.removesuffix("_bench")
         if wanted and name not in wanted:
