@@ -62,6 +62,20 @@ async def test_a_batch_finishing_a_request_emits_its_completion_once(pool):
     assert await completions_for(pool, other) == []
 
 
+async def test_what_each_image_got_is_stored_with_it(pool):
+    repo = AsyncpgResultRecorder(pool, "http://t")
+    rid, ids = await new_request(pool, 2)
+    webp = done(rid, ids[0]).model_copy(update={"format": "webp", "quality": 61, "ssim": 0.985})
+    await repo.record_results([webp, done(rid, ids[1])])
+    rows = await pool.fetch(
+        "SELECT image_id, output_format, output_quality, ssim FROM images WHERE request_id = $1", rid
+    )
+    got = {r["image_id"]: (r["output_format"], r["output_quality"], r["ssim"]) for r in rows}
+    assert got[ids[0]][:2] == ("webp", 61)
+    assert abs(got[ids[0]][2] - 0.985) < 1e-6
+    assert got[ids[1]] == (done(rid, ids[1]).format, done(rid, ids[1]).quality, done(rid, ids[1]).ssim)
+
+
 async def test_replays_across_batches_change_nothing_and_emit_nothing_again(pool):
     repo = AsyncpgResultRecorder(pool, "http://t")
     rid, ids = await new_request(pool, 3)
