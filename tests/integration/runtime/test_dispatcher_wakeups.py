@@ -30,6 +30,18 @@ class RecordingSender:
         return Answer(200, None, 1.0)
 
 
+class OneSecretPerTenant:
+    """Signing secrets are not under test: every tenant signs with one fixed secret."""
+
+    can_store_secrets = False
+
+    async def signing_secrets(self, tenant_ids: set[str]) -> dict[str, list[str]]:
+        return {tenant: ["secret"] for tenant in tenant_ids}
+
+    async def rotate(self, tenant_id: str):
+        raise NotImplementedError
+
+
 @pytest.fixture
 async def pool(fresh_database_url):
     pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=4)
@@ -69,6 +81,7 @@ async def test_a_committed_delivery_is_sent_well_before_the_idle_poll_only_when_
         AsyncpgDeliveryRepository(pool),
         AsyncpgSubscriptionRepository(pool, None),
         sender,  # type: ignore[arg-type]
+        OneSecretPerTenant(),  # type: ignore[arg-type]
         "secret",
         [1.0],
         concurrency=4,

@@ -8,7 +8,7 @@ the table). A crash between acknowledgement and delete republishes a row: consum
 deduplicate on the event id.
 
 The relay sleeps between batches until it is woken: by `wake()` from its own process, or by the
-`outbox` notification a commit in any process sends (PostgreSQL LISTEN, db/migrations/0011);
+`outbox` notification a commit in any process sends (PostgreSQL LISTEN, db/migrations/0012);
 the idle poll remains as a fallback for a notification lost while the listener reconnects.
 """
 

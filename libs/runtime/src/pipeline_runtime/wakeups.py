@@ -1,6 +1,6 @@
 """PostgreSQL LISTEN as a wake-up signal for polling loops (outbox relays, webhook dispatchers).
 
-A trigger notifies a channel when rows are committed (db/migrations/0011); a loop that listens
+A trigger notifies a channel when rows are committed (db/migrations/0012); a loop that listens
 acts at once instead of after its idle interval. The poll stays the fallback: a notification is
 only a hint, lost while the listening connection is down, and the loop still polls on its own.
 """

@@ -87,7 +87,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
-        """A delivery was committed (PostgreSQL NOTIFY, db/migrations/0011): look now, not after idle."""
+        """A delivery was committed (PostgreSQL NOTIFY, db/migrations/0012): look now, not after idle."""
         self._wake.set()
 
     async def run(self) -> None:
