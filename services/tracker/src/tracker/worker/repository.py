@@ -36,7 +36,8 @@ _COUNT = """
 UPDATE requests SET processed_images = processed_images + $2, failed_images = failed_images + $3,
        updated_at = now()
  WHERE request_id = $1
- RETURNING status, total_images, processed_images, failed_images, tenant_id, webhook_url"""
+ RETURNING status, total_images, processed_images, failed_images, tenant_id, webhook_url,
+           cancelled_images, cancel_requested_at IS NOT NULL AS cancelling"""
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,13 @@ class AsyncpgResultRecorder:
                 return Recorded(counted=False)
             done = isinstance(event, ImageCompressed)
             row = await conn.fetchrow(_COUNT, event.request_id, int(done), int(not done))
-            progress = Progress(row["total_images"], row["processed_images"], row["failed_images"])
+            progress = Progress(
+                row["total_images"],
+                row["processed_images"],
+                row["failed_images"],
+                row["cancelled_images"],
+                row["cancelling"],
+            )
             if progress.status == row["status"]:
                 return Recorded(counted=True)
             completed_at = await conn.fetchval(
@@ -120,6 +127,7 @@ class AsyncpgResultRecorder:
             total_images=progress.total,
             processed_images=progress.processed,
             failed_images=progress.failed,
+            cancelled_images=progress.cancelled,
             completed_at=completed_at,
             output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
             webhook_url=row["webhook_url"],
