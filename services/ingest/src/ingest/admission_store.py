@@ -16,6 +16,7 @@ publishes twice is recorded once by the tracker (it marks an image only while it
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,7 @@ from pipeline_schemas import IMAGE_REQUESTED, ImageRequested, encode, utc_now
 from .scheduling import ActiveRequest, Admission
 
 LOCK_KEY = 7_312_013  # any constant shared by every ingest instance: "the scheduler"
+APPLICATION_NAME = "imgpipe-scheduler"
 CONNECT_TIMEOUT = 5.0
 STATEMENT_TIMEOUT_MS = 10_000
 
@@ -84,7 +86,11 @@ class AsyncpgAdmissionStore:
             self._conn = await asyncpg.connect(
                 self._dsn,
                 timeout=CONNECT_TIMEOUT,
-                server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
+                server_settings={
+                    "statement_timeout": str(STATEMENT_TIMEOUT_MS),
+                    # Operators (and the failover test) find the scheduling process in pg_stat_activity.
+                    "application_name": f"{APPLICATION_NAME} {os.getpid()}",
+                },
             )
         self._leading = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY))
         return self._leading
