@@ -212,3 +212,18 @@ def bound_next_images(rid: uuid.UUID) -> str:
         .replace("$3::int[]", "ARRAY[0]")
         .replace("$4::int[]", "ARRAY[100]")
     )
+
+
+async def test_the_weights_command_sets_and_prints_a_weight(fresh_database_url, pool, capsys):
+    from ingest.weights import parser, run
+
+    assert (
+        await run(parser().parse_args(["set", "cli-tenant", "7"]), fresh_database_url, "http://127.0.0.1:1")
+        == 0
+    )
+    assert (
+        await run(parser().parse_args(["get", "cli-tenant"]), fresh_database_url, "http://127.0.0.1:1") == 0
+    )
+
+    assert capsys.readouterr().out.splitlines() == ["cli-tenant\t7", "cli-tenant\t7"]
+    assert await control_of(pool).weight("cli-tenant") == 7

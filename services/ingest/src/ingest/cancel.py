@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from .access import TENANT_ID_PATTERN
 from .control_store import ControlStore
+from .weights import MAX_WEIGHT
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
 UPLOAD = api_key("upload")
 ADMIN = api_key("admin")
-MAX_WEIGHT = 1000
 TenantId = Annotated[str, Path(pattern=TENANT_ID_PATTERN, description="The tenant.")]
 
 
