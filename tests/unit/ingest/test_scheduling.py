@@ -87,9 +87,9 @@ class Simulation:
 
 
 class TestWindow:
-    def test_window_is_throughput_times_target_latency(self):
-        assert window_size(200.0, 1.0, 10, 5000) == 200
-        assert window_size(200.0, 0.5, 10, 5000) == 100
+    def test_window_is_throughput_times_target_latency_plus_slack(self):
+        assert window_size(200.0, 1.0, 10, 5000) == 210
+        assert window_size(200.0, 0.5, 10, 5000) == 110
 
     def test_window_is_bounded_both_ways(self):
         assert window_size(0.0, 1.0, 32, 5000) == 32

@@ -35,7 +35,12 @@ class SchedulerSettings(BaseSettings):
     target_latency_seconds: float = Field(
         1.0, gt=0, description="Work ahead of a newly admitted image: window = throughput x this."
     )
-    min_window: int = Field(16, ge=1, description="Fewest images kept in flight (also when idle).")
+    min_window: int = Field(
+        16,
+        ge=1,
+        description="Images kept in flight beyond throughput x target latency: the pipeline's own "
+        "latency (Kafka, the tracker's commits) and the whole window while idle.",
+    )
     max_window: int = Field(10_000, ge=1, description="Most images kept in flight.")
     interval_seconds: float = Field(0.2, gt=0, description="Pause between scheduling rounds.")
     sample_seconds: float = Field(3.0, gt=0, description="Throughput is measured over this many seconds.")

@@ -50,9 +50,14 @@ class Admission:
     count: int
 
 
-def window_size(throughput: float, target_latency: float, minimum: int, maximum: int) -> int:
-    """In-flight images that are about `target_latency` seconds of work at `throughput` images/s."""
-    return max(minimum, min(maximum, round(throughput * target_latency)))
+def window_size(throughput: float, target_latency: float, slack: int, maximum: int) -> int:
+    """In-flight images: `target_latency` seconds of work at `throughput` images/s, plus `slack`.
+
+    In flight also counts images the compressors have finished but the tracker has not recorded
+    yet (Kafka, its commit interval): `slack` covers them, so the compressors never wait for
+    work, and it is the whole window while nothing has been measured (idle, or at start).
+    """
+    return min(maximum, slack + round(throughput * target_latency))
 
 
 def free_slots(window: int, requests: Iterable[ActiveRequest]) -> int:
