@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from aiohttp import web
@@ -166,3 +167,53 @@ async def test_weights_are_set_by_operators_only(ingest_url, api_key):
     assert set_.status_code == 200
     assert read.json() == {"tenant_id": tenant, "weight": 3}
     assert out_of_range.status_code == 422
+
+
+@pytest.mark.parametrize(("weight_a", "share_a"), [(1, 0.5), (3, 0.75)])
+async def test_two_tenants_share_the_compressors_by_weight_while_both_run(
+    ingest_url, api_key, database_url, image_host, weight_a, share_a
+):
+    a, b = f"wa-{uuid.uuid4().hex[:6]}", f"wb-{uuid.uuid4().hex[:6]}"
+    a_key = await tenant_key(ingest_url, api_key, a, "upload", "read")
+    b_key = await tenant_key(ingest_url, api_key, b, "upload", "read")
+    async with httpx.AsyncClient(timeout=30) as http:
+        resp = await http.put(
+            f"{ingest_url}/tenants/{a}/weight", json={"weight": weight_a}, headers=bearer(api_key)
+        )
+    assert resp.status_code == 200
+    first = await upload_csv(ingest_url, catalogue(image_host, SHARE_IMAGES, "wa"), headers=bearer(a_key))
+    await asyncio.sleep(2.0)
+    second = await upload_csv(ingest_url, catalogue(image_host, SHARE_IMAGES, "wb"), headers=bearer(b_key))
+    await wait_for_completion(first["status_url"], timeout=300, headers=bearer(a_key))
+    await wait_for_completion(second["status_url"], timeout=300, headers=bearer(b_key))
+
+    done_a, done_b = await finished_while_both_ran(database_url, first["request_id"], second["request_id"])
+
+    print(f"\nweights {weight_a}:1 -> images finished while both ran: {done_a} : {done_b}")
+    assert done_a + done_b >= 100  # enough overlap to judge a share
+    assert done_a / (done_a + done_b) == pytest.approx(share_a, abs=0.10)
+
+
+SHARE_IMAGES = 400
+
+
+async def finished_while_both_ran(database_url: str, rid_a: str, rid_b: str) -> tuple[int, int]:
+    """Images of each finished between B's first result (+1 s to settle) and the first completion."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        ids = [uuid.UUID(rid_a), uuid.UUID(rid_b)]
+        start = await conn.fetchval(
+            "SELECT min(finished_at) + interval '1 second' FROM images WHERE request_id = $1", ids[1]
+        )
+        end = await conn.fetchval("SELECT min(completed_at) FROM requests WHERE request_id = ANY($1)", ids)
+        rows = await conn.fetch(
+            "SELECT request_id, count(*) AS n FROM images WHERE request_id = ANY($1)"
+            " AND finished_at > $2 AND finished_at <= $3 GROUP BY request_id",
+            ids,
+            start,
+            end,
+        )
+    finally:
+        await conn.close()
+    counts = {r["request_id"]: r["n"] for r in rows}
+    return counts.get(ids[0], 0), counts.get(ids[1], 0)

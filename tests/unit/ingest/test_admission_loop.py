@@ -17,6 +17,7 @@ class FakeAdmissionStore:
 
     requests: list[ActiveRequest] = field(default_factory=list)
     completed: int = 0
+    unpublished: int = 0
     leading: bool = True
     failures: int = 0
     admitted: list[list[Admission]] = field(default_factory=list)
@@ -31,7 +32,7 @@ class FakeAdmissionStore:
         if self.failures:
             self.failures -= 1
             raise ConnectionResetError("connection lost")
-        return Snapshot(list(self.requests), {}, self.completed)
+        return Snapshot(list(self.requests), {}, self.completed, self.unpublished)
 
     async def admit(self, plan: Sequence[Admission]) -> int:
         self.admitted.append(list(plan))
@@ -109,3 +110,41 @@ async def test_fifo_admits_everything_oldest_first_whatever_the_window():
     await scheduler.round()
 
     assert store.admitted == [[Admission(old.request_id, 300), Admission(new.request_id, 10)]]
+
+
+@dataclass
+class FakeProbe:
+    lag: int | None
+
+    async def backlog(self) -> int | None:
+        return self.lag
+
+
+async def test_with_the_compressors_backlog_known_the_window_bounds_work_ahead_not_results_in_transit():
+    # 40 in flight, but only 4 still ahead of the compressors (the rest wait for the tracker).
+    store = FakeAdmissionStore([request("a", 1000, in_flight=40)])
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(4))
+
+    assert await scheduler.round() == 6
+
+
+async def test_events_still_in_the_outbox_count_as_work_ahead():
+    store = FakeAdmissionStore([request("a", 1000, in_flight=7)])
+    store.unpublished = 7  # admitted (so in flight), not yet in Kafka
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(0))
+
+    assert await scheduler.round() == 3
+
+
+async def test_an_unknown_backlog_falls_back_to_the_in_flight_window():
+    store = FakeAdmissionStore([request("a", 1000, in_flight=40)])
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(None))
+
+    assert await scheduler.round() == 0
+
+
+async def test_max_window_bounds_images_in_flight_whatever_the_backlog():
+    store = FakeAdmissionStore([request("a", 10_000, in_flight=995)], completed=30_000)
+    scheduler = Scheduler(store, settings(min_window=10, max_window=1000), probe=FakeProbe(0))
+
+    assert await scheduler.round() == 5

@@ -11,6 +11,7 @@ from ingest.scheduling import (
     ActiveRequest,
     Admission,
     free_slots,
+    owed_slots,
     plan_fair,
     plan_fifo,
     window_size,
@@ -218,3 +219,21 @@ class TestFifo:
     def test_fifo_admits_oldest_first_up_to_the_batch(self):
         new, old = req("b", 10, age=5), req("a", 100, age=1)
         assert plan_fifo([new, old], 105) == [Admission(old.request_id, 100), Admission(new.request_id, 5)]
+
+
+class TestOwedSlots:
+    def test_a_tenant_arriving_into_a_full_window_is_owed_its_share_at_once(self):
+        big, small = req("a", 10_000, in_flight=100), req("b", 10)
+        owed = owed_slots([big, small], {}, 100)
+        plan = counts(plan_fair([big, small], {}, max(free_slots(100, [big, small]), owed)))
+        assert owed == 10
+        assert plan == {small.request_id: 10}
+
+    def test_owed_is_capped_by_the_share_and_by_what_waits(self):
+        big, other = req("a", 10_000, in_flight=100), req("b", 10_000, in_flight=10)
+        assert owed_slots([big, other], {}, 100) == 40  # b's half is 50; it holds 10
+        assert owed_slots([big, other], {"b": 3}, 100) == 65
+
+    def test_tenants_at_or_over_their_share_are_owed_nothing(self):
+        assert owed_slots([req("a", 5, in_flight=60), req("b", 5, in_flight=50)], {}, 100) == 0
+        assert owed_slots([], {}, 100) == 0

@@ -17,7 +17,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .admission_store import AdmissionStore, Snapshot
-from .scheduling import Admission, Policy, free_slots, plan_fair, plan_fifo, window_size
+from .compressor_backlog import BacklogProbe
+from .scheduling import Admission, Policy, free_slots, owed_slots, plan_fair, plan_fifo, window_size
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,12 @@ class SchedulerSettings(BaseSettings):
         1.0, gt=0, description="How often a follower tries to become the scheduler."
     )
     fifo_batch: int = Field(2000, ge=1, description="Images admitted per round with policy `fifo`.")
+    compressor_group: str = Field(
+        "compressor",
+        description="The compressors' consumer group: its lag on image.requested is the work ahead "
+        "of a new image. Empty: bound images in flight instead (work ahead then includes results "
+        "the tracker has not recorded yet).",
+    )
 
 
 class Scheduler:
@@ -56,8 +63,10 @@ class Scheduler:
         store: AdmissionStore,
         settings: SchedulerSettings,
         on_admitted: Callable[[], None] = lambda: None,
+        probe: BacklogProbe | None = None,
     ) -> None:
         self._store = store
+        self._probe = probe
         self._settings = settings
         self._on_admitted = on_admitted
         self._wake = asyncio.Event()
@@ -95,7 +104,8 @@ class Scheduler:
         """One scheduling round; returns how many images were admitted."""
         cfg = self._settings
         snap = await self._store.snapshot(cfg.sample_seconds)
-        plan = self.plan(snap)
+        backlog = await self._probe.backlog() if self._probe and cfg.policy == "fair" else None
+        plan = self.plan(snap, backlog)
         if not plan:
             return 0
         count = await self._store.admit(plan)
@@ -105,14 +115,23 @@ class Scheduler:
             log.debug("scheduler.admitted", count=count, window=self.window, requests=len(plan))
         return count
 
-    def plan(self, snap: Snapshot) -> list[Admission]:
+    def plan(self, snap: Snapshot, backlog: int | None = None) -> list[Admission]:
+        """With the compressors' backlog known, admit what keeps it at the window; else fill the window."""
         cfg = self._settings
         if cfg.policy == "fifo":
             return plan_fifo(snap.requests, cfg.fifo_batch)
         throughput = snap.completed / cfg.sample_seconds
         self.window = window_size(throughput, cfg.target_latency_seconds, cfg.min_window, cfg.max_window)
+        if backlog is None:
+            free = free_slots(self.window, snap.requests)
+        else:
+            free = min(
+                max(0, self.window - backlog - snap.unpublished),
+                free_slots(cfg.max_window, snap.requests),  # a bound whatever the tracker's lag
+            )
         self._turn += 1
-        return plan_fair(snap.requests, snap.weights, free_slots(self.window, snap.requests), turn=self._turn)
+        free = max(free, owed_slots(snap.requests, snap.weights, self.window))
+        return plan_fair(snap.requests, snap.weights, free, turn=self._turn)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

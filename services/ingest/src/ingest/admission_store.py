@@ -63,6 +63,7 @@ class Snapshot:
     requests: list[ActiveRequest]
     weights: dict[str, int]
     completed: int  # images finished in the sampled period
+    unpublished: int = 0  # image.requested events admitted but still in the outbox
 
 
 class AdmissionStore(Protocol):
@@ -114,10 +115,14 @@ class AsyncpgAdmissionStore:
             "SELECT tenant_id, weight FROM tenant_weights WHERE tenant_id = ANY($1::text[])", tenants
         )
         completed = await conn.fetchval(_COMPLETED_RECENTLY, sample_seconds)
+        unpublished = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1", IMAGE_REQUESTED.name
+        )
         return Snapshot(
             [active_request(age, row) for age, row in enumerate(rows)],
             {w["tenant_id"]: w["weight"] for w in weights},
             completed,
+            unpublished,
         )
 
     async def admit(self, plan: Sequence[Admission]) -> int:

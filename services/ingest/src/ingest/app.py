@@ -29,6 +29,7 @@ from .admin import router as admin_router
 from .admission import Scheduler
 from .admission_store import AsyncpgAdmissionStore
 from .cancel import router as cancel_router
+from .compressor_backlog import KafkaCompressorBacklog
 from .config import Settings
 from .control_store import AsyncpgControlStore, ControlStore
 from .limits import BodySizeLimit, TokenBuckets, UploadGate, UploadsInProgress
@@ -105,7 +106,11 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
             service="ingest",
         )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        scheduler = Scheduler(AsyncpgAdmissionStore(settings.database_url), settings.scheduler, relay.wake)
+        group = settings.scheduler.compressor_group
+        probe = KafkaCompressorBacklog(settings.kafka.bootstrap_servers, group) if group else None
+        scheduler = Scheduler(
+            AsyncpgAdmissionStore(settings.database_url), settings.scheduler, relay.wake, probe
+        )
         scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
         checks = {"database": lambda: database_reachable(pool), "kafka": lambda: broker_reachable(producer)}
         try:

@@ -64,6 +64,29 @@ def free_slots(window: int, requests: Iterable[ActiveRequest]) -> int:
     return max(0, window - sum(r.in_flight for r in requests))
 
 
+def owed_slots(
+    requests: Iterable[ActiveRequest], weights: Mapping[str, int], window: int, default_weight: int = 1
+) -> int:
+    """Slots tenants below their share of the window are owed, whether or not the window is full.
+
+    A tenant that arrives while others fill the window would otherwise wait for their images to
+    finish before its first one is admitted. Admitting what it is owed at once overshoots the
+    window by at most its share, once; the tenants above their share then get nothing until the
+    total is back under the window.
+    """
+    held: dict[str, int] = {}
+    queued: dict[str, int] = {}
+    for r in requests:
+        held[r.tenant_id] = held.get(r.tenant_id, 0) + r.in_flight
+        queued[r.tenant_id] = queued.get(r.tenant_id, 0) + r.queued
+    total = sum(max(1, weights.get(t, default_weight)) for t in held)
+    owed = 0
+    for tenant, h in held.items():
+        share = window * max(1, weights.get(tenant, default_weight)) // max(1, total)
+        owed += max(0, min(share - h, queued[tenant]))
+    return owed
+
+
 def plan_fifo(requests: Iterable[ActiveRequest], batch: int) -> list[Admission]:
     """The old behaviour, kept as a setting for comparison: oldest request first, no window."""
     plan, left = [], batch
