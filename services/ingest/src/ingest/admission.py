@@ -104,7 +104,8 @@ class Scheduler:
         """One scheduling round; returns how many images were admitted."""
         cfg = self._settings
         snap = await self._store.snapshot(cfg.sample_seconds)
-        backlog = await self._probe.backlog() if self._probe and cfg.policy == "fair" else None
+        waiting = any(r.queued for r in snap.requests)  # ask Kafka only when there is a choice
+        backlog = await self._probe.backlog() if self._probe and waiting and cfg.policy == "fair" else None
         plan = self.plan(snap, backlog)
         if not plan:
             return 0
