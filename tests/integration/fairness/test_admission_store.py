@@ -13,7 +13,7 @@ from ingest.repository import AsyncpgUploadRepository
 from ingest.scheduling import Admission
 from ingest.uploads import UploadOptions, plan_upload
 from pipeline_schemas import IMAGE_REQUESTED, REQUEST_COMPLETED, ImageCompressed, decode
-from tracker.repository import AsyncpgProgressRepository
+from tracker.worker.repository import AsyncpgResultRecorder as AsyncpgProgressRepository
 
 from tests.support.servers import wait_until
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.aggregation import Progress
+from tracker.progress import Progress
 
 
 def test_a_cancelled_request_finishes_when_its_in_flight_images_do():

@@ -113,7 +113,7 @@ class PipelineApi:
 
     async def cancel(self, request_id: str) -> dict[str, Any]:
         response = await self._send("DELETE", f"{self.ingest_url}/requests/{path_part(request_id)}")
-        return response.json()
+        return json_object(response)
 
     async def status(self, request_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"{self.api_url}/status/{path_part(request_id)}")

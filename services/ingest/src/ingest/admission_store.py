@@ -17,7 +17,7 @@ publishes twice is recorded once by the tracker (it marks an image only while it
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID, uuid4
@@ -174,7 +174,9 @@ def cursor_moves(images: Sequence[asyncpg.Record]) -> tuple[list[UUID], list[int
     return rids, [last[r][0] for r in rids], [last[r][1] for r in rids], [last[r][2] for r in rids]
 
 
-def outbox_rows(images: Sequence[asyncpg.Record], requests: dict[UUID, asyncpg.Record]):
+def outbox_rows(
+    images: Sequence[asyncpg.Record], requests: dict[UUID, asyncpg.Record]
+) -> Iterator[tuple[str, bytes, bytes]]:
     now = utc_now()
     for img in images:
         req = requests[img["request_id"]]
