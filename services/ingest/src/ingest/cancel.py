@@ -98,7 +98,7 @@ async def get_weight(tenant_id: TenantId, request: Request, caller: Annotated[Pr
 @router.put(
     "/tenants/{tenant_id}/weight",
     response_model=TenantWeight,
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(400, 401, 403, 422, 503),
 )
 async def put_weight(
     tenant_id: TenantId, body: NewWeight, request: Request, caller: Annotated[Principal, ADMIN]
