@@ -372,7 +372,7 @@
     const running = Math.max(total - finished - queued, 0);
     $("#progress-text").textContent =
       `${status.processed_images} of ${total} done · ${status.failed_images} failed` +
-      (running ? ` · ${running} in progress` : "") +
+      (running ? ` · ${running} to go` : "") +
       (queued ? ` · ${queued} queued (fair share)` : "") +
       (cancelled ? ` · ${cancelled} cancelled` : "");
     show($("#cancel"), !status.completed_at && status.status !== "cancelled");
