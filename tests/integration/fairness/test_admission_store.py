@@ -36,12 +36,11 @@ async def store(fresh_database_url):
     await store.resign()
 
 
-async def upload(pool, images: int, tenant: str = "a", priority: str = "normal") -> uuid.UUID:
+async def upload(pool, images: int, tenant: str = "a", priority: str = "normal", **options) -> uuid.UUID:
     rows = [f"{n},P{n},{NOBODY}/{uuid.uuid4().hex}/{n}.jpg" for n in range(1, images + 1)]
     data = ("S. No.,Product Name,Input Image Urls\n" + "\n".join(rows) + "\n").encode()
-    plan = plan_upload(
-        parse_upload(data), data, UploadOptions(quality=61, tenant_id=tenant, priority=priority)
-    )
+    chosen = UploadOptions(quality=61, tenant_id=tenant, priority=priority, **options)
+    plan = plan_upload(parse_upload(data), data, chosen)
     await AsyncpgUploadRepository(pool).record(plan)
     return plan.request_id
 
@@ -67,7 +66,7 @@ def mine(snapshot, rid):
 
 
 async def test_an_upload_waits_queued_and_admission_publishes_in_input_order_once(pool, store):
-    rid = await upload(pool, 7, priority="high")
+    rid = await upload(pool, 7, priority="high", format="webp", progressive=True)
     assert await take_events(pool, rid) == []  # nothing enters Kafka at upload any more
 
     before = mine(await store.snapshot(3.0), rid)
@@ -82,7 +81,9 @@ async def test_an_upload_waits_queued_and_admission_publishes_in_input_order_onc
     assert (first, second, third) == (3, 4, 0)
     assert (after.queued, after.in_flight) == (0, 7)
     assert sorted(e.image_id for e in events) == sorted(ids)  # each image exactly once
-    assert {(e.quality, e.tenant_id, e.attempt) for e in events} == {(61, "a", 1)}
+    assert {(e.quality, e.tenant_id, e.attempt, e.format, e.progressive) for e in events} == {
+        (61, "a", 1, "webp", True)
+    }
 
 
 async def test_one_scheduler_at_a_time_and_another_takes_over_when_it_goes(fresh_database_url, store):
