@@ -163,6 +163,8 @@ ROUTES = [
     Route("ingest", "POST", "/keys", "admin", 201, new_key_body),
     Route("ingest", "GET", "/keys", "admin", 200),
     Route("ingest", "DELETE", "/keys/{key_id}", "admin", 204),
+    # The tenant's request has finished by then: the right key reaches the cancel, which refuses.
+    Route("ingest", "DELETE", "/requests/{request_id}", "upload", 409),
     *(Route("ingest", "GET", path, "read", 200) for path in READS),  # the gateway to the tracker API
     *(Route("tracker", "GET", path, "read", 200) for path in READS),
     Route("notifier", "POST", "/subscriptions", "webhooks", 201, subscription_body),
@@ -178,6 +180,8 @@ OPEN = {
     for service in ("ingest", "tracker", "notifier")
     for path in ("/healthz", "/readyz")
 }
+# Operators' routes (admin keys of the default tenant only): tests/e2e/test_fairness.py.
+OPERATORS = {("ingest", method, "/tenants/{tenant_id}/weight") for method in ("GET", "PUT")}
 
 
 async def call(
@@ -232,7 +236,7 @@ async def test_the_matrix_names_every_operation_the_three_services_document(worl
         for method in operations
     }
 
-    assert documented == {(r.service, r.method, r.path) for r in ROUTES} | OPEN
+    assert documented == {(r.service, r.method, r.path) for r in ROUTES} | OPEN | OPERATORS
 
 
 async def test_lists_show_only_the_callers_tenant(world):

@@ -13,7 +13,7 @@ from .csv_header import (
     normalise_header,
 )
 from .images import ImageCompressed, ImageCompressionFailed, ImageRequested, ImageResult
-from .requests import RequestCompleted, RequestStatus
+from .requests import RequestCompleted, RequestStatus, completion_event_id
 from .topics import (
     IMAGE_COMPRESSED,
     IMAGE_REQUESTED,
@@ -46,6 +46,7 @@ __all__ = [
     "Topic",
     "canonical_column",
     "decode",
+    "completion_event_id",
     "encode",
     "key_of",
     "new_event_id",

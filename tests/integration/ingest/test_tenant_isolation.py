@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.ingest.support import NOBODY, bearer, csv_bytes, running_ingest, upload
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,12 @@ async def snapshot(db: asyncpg.Connection, tenant: str) -> dict[str, list[tuple]
     }
 
 
+async def settled(db: asyncpg.Connection) -> bool:
+    """The scheduler has admitted every image and the relay has published it: nothing moves on its own."""
+    waiting = await db.fetchval("SELECT count(*) FROM requests WHERE admitted_images < total_images")
+    return waiting == 0 and await db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
 async def make_key(ingest: httpx.AsyncClient, tenant: str, *scopes: str) -> tuple[str, str]:
     resp = await ingest.post("/keys", json={"tenant_id": tenant, "scopes": list(scopes)})
     assert resp.status_code == 201, resp.text
@@ -52,6 +59,7 @@ async def world(fresh_database_url, bootstrap_servers):
             order = f"order-{acme_key_id}"  # the module's database is shared by its tests
             first = await upload(ingest, FILE, headers={**bearer(acme), "Idempotency-Key": order})
             assert first.status_code == 202, first.text
+            assert await wait_until(lambda: settled(db), timeout=10)
             yield ingest, db, (acme_key_id, acme), rival, (first.json()["request_id"], order)
         finally:
             await db.close()

@@ -7,8 +7,10 @@ import uuid
 
 import asyncpg
 import pytest
+from ingest.admission_store import AsyncpgAdmissionStore
 from ingest.csv_validation import parse_upload
 from ingest.repository import AsyncpgUploadRepository
+from ingest.scheduling import Admission
 from ingest.uploads import UploadOptions, plan_upload
 from pipeline_schemas import IMAGE_REQUESTED, decode
 
@@ -55,15 +57,21 @@ async def test_a_quoted_cell_and_unquoted_spill_yield_the_same_images(ingest, db
     assert [[(r["position"], r["input_url"]) for r in rows] for rows in stored] == [list(enumerate(urls))] * 2
 
 
-async def test_the_request_its_images_and_one_event_per_image_are_committed_together(fresh_database_url, db):
+async def test_the_images_wait_queued_and_admission_writes_one_event_per_image(fresh_database_url, db):
     data = csv_bytes(f'1,A,"{NOBODY}/e/1.jpg,{NOBODY}/e/2.jpg"', f"2,B,{NOBODY}/e/3.jpg")
     plan = plan_upload(parse_upload(data), data, UploadOptions(quality=70))
     pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=2)
+    scheduler = AsyncpgAdmissionStore(fresh_database_url)  # no relay runs here: the outbox keeps its rows
     try:
-        await AsyncpgUploadRepository(pool).record(plan)  # no relay runs here: the outbox keeps its rows
+        await AsyncpgUploadRepository(pool).record(plan)
+        queued_at_upload = await outbox_count(db, plan.request_id)
+        assert await scheduler.lead()
+        await scheduler.admit([Admission(plan.request_id, 3)])
     finally:
+        await scheduler.resign()
         await pool.close()
 
+    assert queued_at_upload == 0
     rows = await stored_images(db, str(plan.request_id))
     outbox = await db.fetch(
         "DELETE FROM outbox WHERE topic = $1 AND value LIKE $2 RETURNING key, value",
@@ -207,8 +215,13 @@ async def test_the_quality_given_is_stored_with_the_request(ingest, db):
     assert quality == 80
 
 
+async def outbox_count(db, request_id) -> int:
+    pattern = f'%"request_id":"{request_id}"%'.encode()
+    return await db.fetchval("SELECT count(*) FROM outbox WHERE value LIKE $1", pattern)
+
+
 class FailingAfterImages(AsyncpgUploadRepository):
-    """Loses the database connection after the images are copied, before the outbox rows."""
+    """Loses the database connection after the images are copied, before the commit."""
 
     @staticmethod
     async def _copy_images(conn, plan) -> None:

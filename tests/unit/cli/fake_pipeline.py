@@ -95,6 +95,8 @@ class FakePipeline:
         url = str(request.url)
         if url.startswith(INGEST_URL + "/upload") and request.method == "POST":
             return self.upload(request)
+        if url.startswith(INGEST_URL + "/requests/") and request.method == "DELETE":
+            return self.cancel(request.url.path.rsplit("/", 1)[1])
         if url.startswith(API_URL + "/status/"):
             return self.status(request.url.path.rsplit("/", 1)[1])
         if url.startswith(API_URL + "/requests/"):
@@ -116,6 +118,16 @@ class FakePipeline:
             "output_csv_url": f"{API_URL}/requests/{created.request_id}/output.csv",
         }
         return httpx.Response(202, json=body)
+
+    def cancel(self, request_id: str) -> httpx.Response:
+        found = self.requests.get(request_id)
+        if found is None:
+            return problem(404, "Not found", f"no request {request_id} of your tenant")
+        if found.eventually_finished and found.polls:
+            return problem(409, "Request finished", "the request has already finished")
+        found.statuses = ["cancelled"]
+        body = {"request_id": request_id, "status": "cancelled", "cancelled_images": len(found.images)}
+        return httpx.Response(202, json={**body, "in_flight_images": 0})
 
     def status(self, request_id: str) -> httpx.Response:
         if self.failing_status_polls > 0:

@@ -75,6 +75,7 @@ def request_row(rid: UUID, total: int, processed: int, failed: int, tenant: str 
         total_images=total,
         processed_images=processed,
         failed_images=failed,
+        admitted_images=total,
         created_at=T0,
         updated_at=T0 + timedelta(seconds=processed + failed),
         completed_at=T0 + timedelta(minutes=1) if finished else None,

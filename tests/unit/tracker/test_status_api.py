@@ -47,6 +47,8 @@ async def test_status_has_exactly_the_documented_fields(client, repository):
         "total_images",
         "processed_images",
         "failed_images",
+        "queued_images",
+        "cancelled_images",
         "progress",
         "created_at",
         "updated_at",

@@ -111,6 +111,10 @@ class PipelineApi:
         )
         return json_object(response)
 
+    async def cancel(self, request_id: str) -> dict[str, Any]:
+        response = await self._send("DELETE", f"{self.ingest_url}/requests/{path_part(request_id)}")
+        return json_object(response)
+
     async def status(self, request_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"{self.api_url}/status/{path_part(request_id)}")
         return json_object(response)

@@ -25,6 +25,7 @@ from .precheck import check_product_csv
 from .render import (
     Output,
     accepted_table,
+    cancelled_table,
     download_tables,
     failed_images_table,
     images_table,
@@ -233,6 +234,26 @@ async def status_flow(connection: Connection, request_id: str, output: Output) -
         current = await api.status(request_id)
     output.result(current, status_table(current))
     return exit_code_for(str(current.get("status")))
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    request_id: RequestId,
+    ingest_url: IngestUrl = DEFAULT_INGEST_URL,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a request: images not started never run, started ones finish; 1 if it already finished."""
+    output = Output(as_json)
+    finish(output, cancel_flow(connection_of(ctx, ingest_url, DEFAULT_API_URL, api_key), request_id, output))
+
+
+async def cancel_flow(connection: Connection, request_id: str, output: Output) -> int:
+    async with PipelineApi(connection) as api:
+        answer = await api.cancel(request_id)
+    output.result(answer, cancelled_table(answer))
+    return EXIT_COMPLETED
 
 
 @app.command()

@@ -8,7 +8,7 @@ EXIT_COMPLETED = 0
 EXIT_FAILED = 1
 EXIT_COMPLETED_WITH_ERRORS = 2
 
-FINISHED_STATUSES = frozenset({"completed", "completed_with_errors", "failed"})
+FINISHED_STATUSES = frozenset({"completed", "completed_with_errors", "failed", "cancelled"})
 _EXIT_CODE_OF_STATUS = {
     "completed": EXIT_COMPLETED,
     "completed_with_errors": EXIT_COMPLETED_WITH_ERRORS,

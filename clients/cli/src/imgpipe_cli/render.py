@@ -23,6 +23,8 @@ STATUS_STYLES = {
     "failed": "red",
     "processing": "cyan",
     "pending": "cyan",
+    "cancelling": "yellow",
+    "cancelled": "yellow",
     "done": "green",
 }
 
@@ -100,10 +102,24 @@ def status_table(status: dict[str, Any]) -> Table:
             ("Images", status.get("total_images")),
             ("Done", status.get("processed_images")),
             ("Failed", status.get("failed_images")),
+            ("Queued", status.get("queued_images", "—")),  # waiting for the fair scheduler
+            ("Cancelled", status.get("cancelled_images", "—")),
             ("Progress", percent(status.get("progress"))),
             ("Created", status.get("created_at")),
             ("Updated", status.get("updated_at")),
             ("Completed", status.get("completed_at") or "—"),
+        ],
+    )
+
+
+def cancelled_table(answer: dict[str, Any]) -> Table:
+    return key_value_table(
+        "Cancel",
+        [
+            ("Request", answer.get("request_id")),
+            ("Status", styled_status(answer.get("status"))),
+            ("Never run", answer.get("cancelled_images")),
+            ("Finishing", answer.get("in_flight_images")),
         ],
     )
 

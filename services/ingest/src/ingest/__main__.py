@@ -1,4 +1,4 @@
-"""python -m ingest: run the ingest HTTP service; `python -m ingest keys ...` manages API keys."""
+"""python -m ingest: run the ingest HTTP service; `keys ...` manages API keys, `weights ...` tenant weights."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> None:
         from .keys import main as keys_main
 
         raise SystemExit(keys_main(args[1:]))
+    if args[:1] == ["weights"]:
+        from .weights import main as weights_main
+
+        raise SystemExit(weights_main(args[1:]))
     serve()
 
 

@@ -26,7 +26,12 @@ from pipeline_schemas import IMAGE_REQUESTED
 
 from .access import KeyStore
 from .admin import router as admin_router
+from .admission import Scheduler
+from .admission_store import AsyncpgAdmissionStore
+from .cancel import router as cancel_router
+from .compressor_backlog import KafkaCompressorBacklog
 from .config import Settings
+from .control_store import AsyncpgControlStore, ControlStore
 from .limits import BodySizeLimit, TokenBuckets, UploadGate, UploadsInProgress
 from .portal import mount_portal
 from .repository import AsyncpgUploadRepository, UploadRepository
@@ -46,6 +51,7 @@ class Resources:
     readiness: Callable[[], Awaitable[dict[str, bool]]]
     wake_relay: Callable[[], None]
     key_store: KeyStore | None = None  # None: the app keeps its own (NoKeys: every key is refused)
+    control: ControlStore | None = None  # cancel and tenant weights (cancel.py)
 
 
 def create_app(
@@ -64,6 +70,7 @@ def create_app(
     app.include_router(router)
     app.include_router(health_router(["database", "kafka"], readiness_doc=READINESS_DOC))
     app.include_router(admin_router)
+    app.include_router(cancel_router)
     mount_portal(app)
     install_upload_limits(app, settings)
     install_edge(
@@ -99,10 +106,20 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
             service="ingest",
         )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        group = settings.scheduler.compressor_group
+        probe = KafkaCompressorBacklog(settings.kafka.bootstrap_servers, group) if group else None
+        scheduler = Scheduler(
+            AsyncpgAdmissionStore(settings.database_url), settings.scheduler, relay.wake, probe
+        )
+        scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
         checks = {"database": lambda: database_reachable(pool), "kafka": lambda: broker_reachable(producer)}
         try:
             async with key_store(pool, settings.bootstrap_api_key) as keys:
-                yield Resources(AsyncpgUploadRepository(pool), lambda: run_checks(checks), relay.wake, keys)
+                control = AsyncpgControlStore(pool, settings.status_base_url)
+                yield Resources(
+                    AsyncpgUploadRepository(pool), lambda: run_checks(checks), scheduler.wake, keys, control
+                )
         finally:
+            await stop_task(scheduler_task)
             await stop_task(relay_task)
             await asyncio.to_thread(producer.close)

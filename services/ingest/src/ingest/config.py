@@ -8,6 +8,8 @@ from pipeline_runtime.serving import ServingSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .admission import SchedulerSettings
+
 
 class Settings(BaseSettings):
     """Settings of the ingest service."""
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     )
     relay_batch_size: int = Field(2000, description="Outbox rows published per relay transaction.")
     relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     http: ServingSettings = Field(default_factory=ServingSettings)

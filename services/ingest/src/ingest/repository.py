@@ -1,4 +1,7 @@
-"""PostgreSQL adapter: a request, its images and their outbox events, written in one transaction."""
+"""PostgreSQL adapter: a request and its images, written in one transaction.
+
+The images wait there, queued, until the scheduler (admission.py) admits them into the outbox.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +50,8 @@ class AsyncpgUploadRepository:
     async def pending_images(self, tenant_id: str) -> int:
         """Images of the tenant not finished yet (index requests_unfinished_by_tenant)."""
         return await self._pool.fetchval(
-            "SELECT coalesce(sum(total_images - processed_images - failed_images), 0) FROM requests"
+            "SELECT coalesce(sum(total_images - processed_images - failed_images - cancelled_images), 0)"
+            " FROM requests"
             " WHERE tenant_id = $1 AND completed_at IS NULL",
             tenant_id,
         )
@@ -58,9 +62,6 @@ class AsyncpgUploadRepository:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._insert_request(conn, plan)
                 await self._copy_images(conn, plan)
-                await conn.copy_records_to_table(
-                    "outbox", records=plan.outbox_rows(), columns=["topic", "key", "value"]
-                )
         except asyncpg.UniqueViolationError:
             key = plan.options.idempotency_key
             first = key and await self.find_by_idempotency_key(plan.options.tenant_id, key)
@@ -75,7 +76,7 @@ class AsyncpgUploadRepository:
         await conn.execute(
             "INSERT INTO requests (request_id, tenant_id, quality, webhook_url, idempotency_key,"
             " file_sha256, total_products, total_images, output_format, quality_auto, jpeg_optimize,"
-            " jpeg_progressive) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            " jpeg_progressive, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             plan.request_id,
             opts.tenant_id,
             None if opts.quality == "auto" else opts.quality,
@@ -88,6 +89,7 @@ class AsyncpgUploadRepository:
             opts.quality == "auto",
             opts.optimize,
             opts.progressive,
+            opts.priority,
         )
 
     @staticmethod

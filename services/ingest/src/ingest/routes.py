@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from .config import Settings
 from .csv_validation import CsvValidationError, parse_upload
 from .repository import AcceptedRequest
+from .scheduling import Priority
 from .uploads import UploadOptions, UploadPlan, file_digest, plan_upload
 
 log = structlog.get_logger(__name__)
@@ -134,6 +135,10 @@ async def upload(
     progressive: Annotated[
         bool | None, Form(description="JPEG only: progressive scans, same pixels (default false).")
     ] = None,
+    priority: Annotated[
+        Priority,
+        Form(description="Order of this request's images among your tenant's own; never beyond its share."),
+    ] = "normal",
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -173,6 +178,7 @@ async def upload(
         # 8 % more CPU per image (bench/formats_bench.py; docs/api.md#output-formats-and-quality).
         optimize if optimize is not None else output_format in (None, "jpeg"),
         bool(progressive),
+        priority,
     )
     return await accept(request, data, options)
 

@@ -20,6 +20,7 @@ from pipeline_schemas import IMAGE_REQUESTED, ImageRequested, encode, utc_now
 from pipeline_schemas.images import OutputFormat
 
 from .csv_validation import ValidatedUpload
+from .scheduling import Priority
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class UploadOptions:
     format: OutputFormat = "jpeg"
     optimize: bool = False
     progressive: bool = False
+    priority: Priority = "normal"
 
 
 class PlannedImage(NamedTuple):

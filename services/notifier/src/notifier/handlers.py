@@ -31,6 +31,7 @@ def webhook_body(event: RequestCompleted) -> bytes:
             "total_images": event.total_images,
             "processed_images": event.processed_images,
             "failed_images": event.failed_images,
+            "cancelled_images": event.cancelled_images,
             "completed_at": event.completed_at.isoformat(),
             "output_csv_url": event.output_csv_url,
         },

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from ..progress import Progress
 from .queries import ImageRow, RequestRow
 
-RequestState = Literal["pending", "processing", "completed", "completed_with_errors", "failed"]
-ImageState = Literal["pending", "done", "failed"]
+RequestState = Literal["pending", "processing", "completed", "completed_with_errors", "failed", "cancelled"]
+ImageState = Literal["pending", "done", "failed", "cancelled"]
 
 
 class RequestStatus(BaseModel):
@@ -21,16 +21,21 @@ class RequestStatus(BaseModel):
     total_images: int
     processed_images: int = Field(description="Images compressed and stored.")
     failed_images: int = Field(description="Images that could not be processed.")
-    progress: float = Field(ge=0, le=1, description="(processed + failed) / total, from 0 to 1.")
+    queued_images: int = Field(description="Images waiting to be admitted by the fair scheduler.")
+    cancelled_images: int = Field(description="Images a cancel took out before they started.")
+    progress: float = Field(ge=0, le=1, description="(processed + failed + cancelled) / total, from 0 to 1.")
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = Field(description="Null until every image is finished.")
 
     @classmethod
     def of(cls, row: RequestRow) -> RequestStatus:
-        progress = Progress(row.total_images, row.processed_images, row.failed_images)
-        fields = {k: getattr(row, k) for k in cls.model_fields if k != "progress"}
-        return cls.model_validate({**fields, "progress": round(progress.fraction, 4)})
+        progress = Progress(row.total_images, row.processed_images, row.failed_images, row.cancelled_images)
+        queued = row.total_images - row.admitted_images - row.cancelled_images
+        fields = {k: getattr(row, k) for k in cls.model_fields if k not in ("progress", "queued_images")}
+        return cls.model_validate(
+            {**fields, "queued_images": queued, "progress": round(progress.fraction, 4)}
+        )
 
 
 class ImageError(BaseModel):

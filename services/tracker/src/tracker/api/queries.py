@@ -29,6 +29,8 @@ class RequestRow:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    admitted_images: int = 0  # by the fair scheduler; queued = total - admitted - cancelled
+    cancelled_images: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class ProgressQueries(Protocol):
 
 _STATUS = (
     "SELECT request_id, tenant_id, status, total_images, processed_images, failed_images,"
-    " created_at, updated_at, completed_at FROM requests WHERE request_id = $1 AND tenant_id = $2"
+    " created_at, updated_at, completed_at, admitted_images, cancelled_images"
+    " FROM requests WHERE request_id = $1 AND tenant_id = $2"
 )
 _OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_id = $2)"
 # The f-strings below join constant fragments only; every value is a bound parameter.

@@ -52,7 +52,7 @@ UPDATE requests AS r SET processed_images = r.processed_images + u.processed,
   FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(request_id, processed, failed)
  WHERE r.request_id = u.request_id
  RETURNING r.request_id, r.status, r.total_images, r.processed_images, r.failed_images, r.tenant_id,
-           r.webhook_url"""
+           r.webhook_url, r.cancelled_images, r.cancel_requested_at IS NOT NULL AS cancelling"""
 _SET_STATUS = """
 UPDATE requests SET status = $2, completed_at = CASE WHEN $3 THEN now() END
  WHERE request_id = $1 RETURNING completed_at"""
@@ -144,7 +144,13 @@ class AsyncpgResultRecorder:
         )
         completions: dict[UUID, RequestCompleted] = {}
         for row in rows:
-            progress = Progress(row["total_images"], row["processed_images"], row["failed_images"])
+            progress = Progress(
+                row["total_images"],
+                row["processed_images"],
+                row["failed_images"],
+                row["cancelled_images"],
+                row["cancelling"],
+            )
             if progress.status == row["status"]:
                 continue
             rid = row["request_id"]
@@ -187,6 +193,7 @@ class AsyncpgResultRecorder:
             total_images=progress.total,
             processed_images=progress.processed,
             failed_images=progress.failed,
+            cancelled_images=progress.cancelled,
             completed_at=completed_at,
             output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
             webhook_url=row["webhook_url"],

@@ -323,6 +323,17 @@
     }
   }
 
+  // DELETE /requests/{id}: images not started never run; the stream then reports `cancelled`.
+  async function cancelCurrent() {
+    if (!current) return;
+    const button = $("#cancel");
+    button.disabled = true;
+    const response = await api(`/requests/${current.id}`, { method: "DELETE" });
+    if (!response.ok) $("#stream-note").textContent = describe(await problemOf(response));
+    else $("#stream-note").textContent = "Cancelled: images already started may still finish.";
+    button.disabled = false;
+  }
+
   function onEvent(state, type, data) {
     if (state !== current || (type !== "progress" && type !== "done")) return;
     let status;
@@ -351,15 +362,20 @@
       return;
     }
     const total = status.total_images || 0;
-    const finished = status.processed_images + status.failed_images;
+    const cancelled = status.cancelled_images || 0;
+    const finished = status.processed_images + status.failed_images + cancelled;
     // From the counts, rounded down: 100% only once every image is finished.
     const percent = total ? Math.floor((finished * 100) / total) : 100;
     bar.value = percent;
     $("#progress-percent").textContent = `${percent}%`;
-    const waiting = Math.max(total - finished, 0);
+    const queued = status.queued_images || 0;
+    const running = Math.max(total - finished - queued, 0);
     $("#progress-text").textContent =
       `${status.processed_images} of ${total} done · ${status.failed_images} failed` +
-      (waiting ? ` · ${waiting} to go` : "");
+      (running ? ` · ${running} to go` : "") +
+      (queued ? ` · ${queued} queued (fair share)` : "") +
+      (cancelled ? ` · ${cancelled} cancelled` : "");
+    show($("#cancel"), !status.completed_at && status.status !== "cancelled");
     badge.textContent = status.status.replaceAll("_", " ");
     badge.className = `badge ${status.status}`;
   }
@@ -605,6 +621,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     setupKeyForm();
     setupUpload();
+    $("#cancel").addEventListener("click", cancelCurrent);
     $("#download").addEventListener("click", downloadCsv);
     $("#more").addEventListener("click", showMoreCards);
     window.addEventListener("hashchange", openFromHash);

@@ -1,0 +1,141 @@
+"""The admission loop: one scheduler across ingest instances admits queued images fairly.
+
+Every instance runs this loop; the one that holds the lock (see admission_store) schedules, the
+others only try to take the lock now and then. A round reads what waits and what runs, sizes the
+in-flight window from the throughput measured over the last seconds (completions the tracker
+recorded), plans with `scheduling`, admits into the outbox and wakes the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .admission_store import AdmissionStore, Snapshot
+from .compressor_backlog import BacklogProbe
+from .scheduling import Admission, Policy, free_slots, owed_slots, plan_fair, plan_fifo, window_size
+
+log = structlog.get_logger(__name__)
+
+
+class SchedulerSettings(BaseSettings):
+    """The fair scheduler (INGEST_SCHEDULER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_SCHEDULER_", env_file=".env", extra="ignore")
+
+    policy: Policy = Field(
+        "fair",
+        description="`fair`: admit by tenant weight within an in-flight window; `fifo`: admit every "
+        "image at once in upload order (the behaviour before the scheduler, kept for comparison).",
+    )
+    target_latency_seconds: float = Field(
+        1.0, gt=0, description="Work ahead of a newly admitted image: window = throughput x this."
+    )
+    min_window: int = Field(
+        16,
+        ge=1,
+        description="Images kept in flight beyond throughput x target latency: the pipeline's own "
+        "latency (Kafka, the tracker's commits) and the whole window while idle.",
+    )
+    max_window: int = Field(10_000, ge=1, description="Most images kept in flight.")
+    interval_seconds: float = Field(0.2, gt=0, description="Pause between scheduling rounds.")
+    sample_seconds: float = Field(3.0, gt=0, description="Throughput is measured over this many seconds.")
+    lock_retry_seconds: float = Field(
+        1.0, gt=0, description="How often a follower tries to become the scheduler."
+    )
+    fifo_batch: int = Field(2000, ge=1, description="Images admitted per round with policy `fifo`.")
+    compressor_group: str = Field(
+        "compressor",
+        description="The compressors' consumer group: its lag on image.requested is the work ahead "
+        "of a new image. Empty: bound images in flight instead (work ahead then includes results "
+        "the tracker has not recorded yet).",
+    )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: AdmissionStore,
+        settings: SchedulerSettings,
+        on_admitted: Callable[[], None] = lambda: None,
+        probe: BacklogProbe | None = None,
+    ) -> None:
+        self._store = store
+        self._probe = probe
+        self._settings = settings
+        self._on_admitted = on_admitted
+        self._wake = asyncio.Event()
+        self._turn = 0
+        self.window = settings.min_window
+        self.admitted = 0
+
+    def wake(self) -> None:
+        """Called after an upload or a cancel, so a round starts without waiting."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Schedule while leading, forever; errors give the lock up and start over."""
+        try:
+            while True:
+                await self._step()
+        finally:
+            await self._store.resign()
+
+    async def _step(self) -> None:
+        try:
+            leading = await self._store.lead()
+            if leading:
+                await self.round()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL away or the lock lost: start over
+            log.warning("scheduler.round_failed", error=repr(exc))
+            await self._store.resign()
+            leading = False
+        pause = self._settings.interval_seconds if leading else self._settings.lock_retry_seconds
+        await self._sleep(pause)
+
+    async def round(self) -> int:
+        """One scheduling round; returns how many images were admitted."""
+        cfg = self._settings
+        snap = await self._store.snapshot(cfg.sample_seconds)
+        waiting = any(r.queued for r in snap.requests)  # ask Kafka only when there is a choice
+        backlog = await self._probe.backlog() if self._probe and waiting and cfg.policy == "fair" else None
+        plan = self.plan(snap, backlog)
+        if not plan:
+            return 0
+        count = await self._store.admit(plan)
+        self.admitted += count
+        if count:
+            self._on_admitted()
+            log.debug("scheduler.admitted", count=count, window=self.window, requests=len(plan))
+        return count
+
+    def plan(self, snap: Snapshot, backlog: int | None = None) -> list[Admission]:
+        """With the compressors' backlog known, admit what keeps it at the window; else fill the window."""
+        cfg = self._settings
+        if cfg.policy == "fifo":
+            return plan_fifo(snap.requests, cfg.fifo_batch)
+        throughput = snap.completed / cfg.sample_seconds
+        self.window = window_size(throughput, cfg.target_latency_seconds, cfg.min_window, cfg.max_window)
+        if backlog is None:
+            free = free_slots(self.window, snap.requests)
+        else:
+            free = min(
+                max(0, self.window - backlog - snap.unpublished),
+                free_slots(cfg.max_window, snap.requests),  # a bound whatever the tracker's lag
+            )
+        self._turn += 1
+        free = max(free, owed_slots(snap.requests, snap.weights, self.window))
+        return plan_fair(snap.requests, snap.weights, free, turn=self._turn)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()

@@ -1,0 +1,195 @@
+"""PostgreSQL adapter of the scheduler: leadership, what waits and what runs, and admission.
+
+Leadership is a session advisory lock held on the scheduler's own connection, and every
+statement of the scheduler runs on that connection: if the connection is lost, so is the lock,
+and the next statement fails instead of admitting alongside a new leader. PostgreSQL releases
+the lock the moment the holder's connection closes (a killed process's socket is closed by the
+kernel), so a follower polling every `lock_retry_seconds` takes over within that time.
+
+Admitting a batch is one transaction: the requests' rows are locked (a concurrent cancel
+waits, then sees the new cursor), the next images after each request's cursor are read in input
+order (an index range scan: O(batch)), the cursors and counts move, and one image.requested
+event per image goes into the outbox, which the relay publishes. A crash before the commit
+admits nothing; after it, the outbox holds every event: nothing is lost, and an event the relay
+publishes twice is recorded once by the tracker (it marks an image only while it is pending).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID, uuid4
+
+import asyncpg
+from pipeline_schemas import IMAGE_REQUESTED, ImageRequested, encode, utc_now
+
+from .scheduling import ActiveRequest, Admission
+
+LOCK_KEY = 7_312_013  # any constant shared by every ingest instance: "the scheduler"
+APPLICATION_NAME = "imgpipe-scheduler"
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT_MS = 10_000
+
+_ACTIVE = """
+SELECT request_id, tenant_id, priority, total_images, admitted_images, cancelled_images,
+       processed_images, failed_images, cancel_requested_at IS NOT NULL AS cancelling
+  FROM requests WHERE completed_at IS NULL ORDER BY created_at, request_id"""
+_COMPLETED_RECENTLY = (
+    "SELECT count(*) FROM images WHERE finished_at > now() - make_interval(secs => $1::float8)"
+)
+_LOCK_REQUESTS = """
+SELECT request_id, tenant_id, quality, output_format, quality_auto, jpeg_optimize, jpeg_progressive,
+       admit_row, admit_position FROM requests
+ WHERE request_id = ANY($1::uuid[]) AND completed_at IS NULL AND cancel_requested_at IS NULL
+ ORDER BY request_id FOR UPDATE"""
+_NEXT_IMAGES = """
+SELECT a.rid AS request_id, i.image_id, i.input_url, i.row_number, i.position
+  FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS a(rid, after_row, after_pos, n)
+ CROSS JOIN LATERAL (
+       SELECT image_id, input_url, row_number, position FROM images
+        WHERE request_id = a.rid AND (row_number, position) > (a.after_row, a.after_pos)
+        ORDER BY row_number, position LIMIT a.n) AS i"""
+_MOVE_CURSORS = """
+UPDATE requests AS r SET admitted_images = r.admitted_images + u.n, admit_row = u.last_row,
+       admit_position = u.last_pos
+  FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS u(rid, n, last_row, last_pos)
+ WHERE r.request_id = u.rid"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    requests: list[ActiveRequest]
+    weights: dict[str, int]
+    completed: int  # images finished in the sampled period
+    unpublished: int = 0  # image.requested events admitted but still in the outbox
+
+
+class AdmissionStore(Protocol):
+    async def lead(self) -> bool: ...
+    async def snapshot(self, sample_seconds: float) -> Snapshot: ...
+    async def admit(self, plan: Sequence[Admission]) -> int: ...
+    async def resign(self) -> None: ...
+
+
+class AsyncpgAdmissionStore:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        self._leading = False
+
+    async def lead(self) -> bool:
+        """True while this instance holds the scheduler lock (tries to take it when not)."""
+        if self._leading:
+            return True
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(
+                self._dsn,
+                timeout=CONNECT_TIMEOUT,
+                server_settings={
+                    "statement_timeout": str(STATEMENT_TIMEOUT_MS),
+                    # Operators (and the failover test) find the scheduling process in pg_stat_activity.
+                    "application_name": f"{APPLICATION_NAME} {os.getpid()}",
+                },
+            )
+        self._leading = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY))
+        return self._leading
+
+    async def resign(self) -> None:
+        """Drop the connection, and the lock with it (after an error or at shutdown)."""
+        conn, self._conn, self._leading = self._conn, None, False
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    def _leader(self) -> asyncpg.Connection:
+        if not self._leading or self._conn is None:
+            raise RuntimeError("not the scheduler")
+        return self._conn
+
+    async def snapshot(self, sample_seconds: float) -> Snapshot:
+        conn = self._leader()
+        rows = await conn.fetch(_ACTIVE)
+        tenants = sorted({r["tenant_id"] for r in rows})
+        weights = await conn.fetch(
+            "SELECT tenant_id, weight FROM tenant_weights WHERE tenant_id = ANY($1::text[])", tenants
+        )
+        completed = await conn.fetchval(_COMPLETED_RECENTLY, sample_seconds)
+        unpublished = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1", IMAGE_REQUESTED.name
+        )
+        return Snapshot(
+            [active_request(age, row) for age, row in enumerate(rows)],
+            {w["tenant_id"]: w["weight"] for w in weights},
+            completed,
+            unpublished,
+        )
+
+    async def admit(self, plan: Sequence[Admission]) -> int:
+        """Admit the planned images in one transaction; returns how many were admitted."""
+        conn = self._leader()
+        wanted = {a.request_id: a.count for a in plan if a.count > 0}
+        async with conn.transaction():
+            locked = await conn.fetch(_LOCK_REQUESTS, list(wanted))
+            if not locked:
+                return 0
+            images = await conn.fetch(
+                _NEXT_IMAGES,
+                [r["request_id"] for r in locked],
+                [r["admit_row"] for r in locked],
+                [r["admit_position"] for r in locked],
+                [wanted[r["request_id"]] for r in locked],
+            )
+            if not images:
+                return 0
+            await conn.execute(_MOVE_CURSORS, *cursor_moves(images))
+            by_id = {r["request_id"]: r for r in locked}
+            await conn.copy_records_to_table(
+                "outbox", records=outbox_rows(images, by_id), columns=["topic", "key", "value"]
+            )
+        return len(images)
+
+
+def active_request(age: int, row: asyncpg.Record) -> ActiveRequest:
+    finished = row["processed_images"] + row["failed_images"]
+    unadmitted = row["total_images"] - row["admitted_images"] - row["cancelled_images"]
+    return ActiveRequest(
+        request_id=row["request_id"],
+        tenant_id=row["tenant_id"],
+        queued=0 if row["cancelling"] else max(0, unadmitted),
+        in_flight=max(0, row["admitted_images"] - finished),
+        priority=row["priority"],
+        age=age,
+    )
+
+
+def cursor_moves(images: Sequence[asyncpg.Record]) -> tuple[list[UUID], list[int], list[int], list[int]]:
+    """Per request: how many were admitted and the (row, position) of the last one."""
+    last: dict[UUID, tuple[int, int, int]] = {}
+    for img in images:  # rows of one request need not come back in order: keep the greatest
+        n, row, pos = last.get(img["request_id"], (0, -1, -1))
+        here = (img["row_number"], img["position"])
+        last[img["request_id"]] = (n + 1, *max((row, pos), here))
+    rids = list(last)
+    return rids, [last[r][0] for r in rids], [last[r][1] for r in rids], [last[r][2] for r in rids]
+
+
+def outbox_rows(
+    images: Sequence[asyncpg.Record], requests: dict[UUID, asyncpg.Record]
+) -> Iterator[tuple[str, bytes, bytes]]:
+    now = utc_now()
+    for img in images:
+        req = requests[img["request_id"]]
+        event = ImageRequested(
+            event_id=uuid4(),
+            occurred_at=now,
+            request_id=img["request_id"],
+            tenant_id=req["tenant_id"],
+            image_id=img["image_id"],
+            input_url=img["input_url"],
+            quality="auto" if req["quality_auto"] else req["quality"],
+            format=req["output_format"],
+            optimize=req["jpeg_optimize"],
+            progressive=req["jpeg_progressive"],
+        )
+        yield IMAGE_REQUESTED.name, str(img["image_id"]).encode(), encode(event)

@@ -1,0 +1,150 @@
+"""The admission loop with a hand-written store: leadership, window from throughput, errors, FIFO."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import uuid4
+
+from ingest.admission import Scheduler, SchedulerSettings
+from ingest.admission_store import Snapshot
+from ingest.scheduling import ActiveRequest, Admission
+
+
+@dataclass
+class FakeAdmissionStore:
+    """Records what the scheduler asked; `leading` and `failures` script the database's answers."""
+
+    requests: list[ActiveRequest] = field(default_factory=list)
+    completed: int = 0
+    unpublished: int = 0
+    leading: bool = True
+    failures: int = 0
+    admitted: list[list[Admission]] = field(default_factory=list)
+    snapshots: int = 0
+    resigned: int = 0
+
+    async def lead(self) -> bool:
+        return self.leading
+
+    async def snapshot(self, sample_seconds: float) -> Snapshot:
+        self.snapshots += 1
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionResetError("connection lost")
+        return Snapshot(list(self.requests), {}, self.completed, self.unpublished)
+
+    async def admit(self, plan: Sequence[Admission]) -> int:
+        self.admitted.append(list(plan))
+        return sum(a.count for a in plan)
+
+    async def resign(self) -> None:
+        self.resigned += 1
+
+
+def settings(**overrides) -> SchedulerSettings:
+    base = {"min_window": 10, "max_window": 1000, "interval_seconds": 0.001, "lock_retry_seconds": 0.001}
+    return SchedulerSettings(**{**base, **overrides})
+
+
+def request(tenant: str, queued: int, in_flight: int = 0, age: int = 0) -> ActiveRequest:
+    return ActiveRequest(uuid4(), tenant, queued, in_flight, "normal", age)
+
+
+async def test_a_follower_never_reads_or_admits():
+    store = FakeAdmissionStore([request("a", 100)], leading=False)
+    scheduler = Scheduler(store, settings())
+
+    for _ in range(3):
+        await scheduler._step()
+
+    assert (store.snapshots, store.admitted) == (0, [])
+
+
+async def test_the_leader_fills_the_window_and_wakes_the_relay():
+    store = FakeAdmissionStore([request("a", 100, in_flight=4)])
+    woken = []
+    scheduler = Scheduler(store, settings(), on_admitted=lambda: woken.append(1))
+
+    admitted = await scheduler.round()
+
+    assert admitted == 6  # minimum window 10, 4 already in flight
+    assert woken == [1]
+
+
+async def test_the_window_follows_measured_throughput_within_its_bounds():
+    store = FakeAdmissionStore([request("a", 10_000)], completed=600)
+    scheduler = Scheduler(store, settings(sample_seconds=3.0, target_latency_seconds=0.5))
+
+    await scheduler.round()
+    assert scheduler.window == 110  # 600 in 3 s is 200/s; half a second of it, and the slack
+    store.completed = 3_000_000
+    await scheduler.round()
+    assert scheduler.window == 1000
+
+
+async def test_nothing_to_admit_neither_writes_nor_wakes():
+    store = FakeAdmissionStore([request("a", 0, in_flight=3)])
+    woken = []
+    scheduler = Scheduler(store, settings(), on_admitted=lambda: woken.append(1))
+
+    assert await scheduler.round() == 0
+    assert (store.admitted, woken) == ([], [])
+
+
+async def test_a_database_error_gives_the_lock_up_and_the_next_step_starts_over():
+    store = FakeAdmissionStore([request("a", 5)], failures=1)
+    scheduler = Scheduler(store, settings())
+
+    await scheduler._step()
+    assert (store.resigned, store.admitted) == (1, [])
+    await scheduler._step()
+    assert scheduler.admitted == 5
+
+
+async def test_fifo_admits_everything_oldest_first_whatever_the_window():
+    old, new = request("a", 300, in_flight=50, age=0), request("b", 10, age=1)
+    store = FakeAdmissionStore([new, old])
+    scheduler = Scheduler(store, settings(policy="fifo", fifo_batch=1000))
+
+    await scheduler.round()
+
+    assert store.admitted == [[Admission(old.request_id, 300), Admission(new.request_id, 10)]]
+
+
+@dataclass
+class FakeProbe:
+    lag: int | None
+
+    async def backlog(self) -> int | None:
+        return self.lag
+
+
+async def test_with_the_compressors_backlog_known_the_window_bounds_work_ahead_not_results_in_transit():
+    # 40 in flight, but only 4 still ahead of the compressors (the rest wait for the tracker).
+    store = FakeAdmissionStore([request("a", 1000, in_flight=40)])
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(4))
+
+    assert await scheduler.round() == 6
+
+
+async def test_events_still_in_the_outbox_count_as_work_ahead():
+    store = FakeAdmissionStore([request("a", 1000, in_flight=7)])
+    store.unpublished = 7  # admitted (so in flight), not yet in Kafka
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(0))
+
+    assert await scheduler.round() == 3
+
+
+async def test_an_unknown_backlog_falls_back_to_the_in_flight_window():
+    store = FakeAdmissionStore([request("a", 1000, in_flight=40)])
+    scheduler = Scheduler(store, settings(min_window=10), probe=FakeProbe(None))
+
+    assert await scheduler.round() == 0
+
+
+async def test_max_window_bounds_images_in_flight_whatever_the_backlog():
+    store = FakeAdmissionStore([request("a", 10_000, in_flight=995)], completed=30_000)
+    scheduler = Scheduler(store, settings(min_window=10, max_window=1000), probe=FakeProbe(0))
+
+    assert await scheduler.round() == 5
