@@ -8,13 +8,14 @@ only a hint, lost while the listening connection is down, and the loop still pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
 import asyncpg
 import structlog
 
-from .database import ACQUIRE_TIMEOUT
+from .database import ACQUIRE_TIMEOUT, DATABASE_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,15 @@ class PgWakeups:
 
     @property
     def listening(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+        if self._conn is None:
+            return False
+        try:
+            return not self._conn.is_closed()
+        except asyncpg.InterfaceError:
+            # When its server goes away the pool closes the connection and detaches our proxy
+            # itself: every call on the proxy raises from then on, and it is no longer ours.
+            self._conn = None
+            return False
 
     async def ensure(self) -> None:
         """Listen if not already; a failure is logged and retried later (polling goes on)."""
@@ -87,8 +96,10 @@ class PgWakeups:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        try:
+        # A proxy the pool already took back (its server went away) raises InterfaceError, one of
+        # DATABASE_UNAVAILABLE: then there is nothing left to stop or to give back.
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
             if not conn.is_closed():
                 await conn.remove_listener(self._channel, self._notified)
-        finally:
+        with contextlib.suppress(asyncpg.InterfaceError):
             await self._pool.release(conn)
