@@ -146,6 +146,7 @@ async def _with_resources(settings: Settings, pool: PillowPool, producer: AsyncP
             store=store,
             retry=retry_policy(settings),
             max_pixels=settings.max_pixels,
+            media_secret=settings.media_secret(),
             claims=claims,
             max_restarts=settings.max_restarts,
             compress_timeout=settings.compress_timeout_seconds,
