@@ -59,6 +59,19 @@ class Settings(BaseSettings):
         3, ge=1, description="Starts of one image beyond its attempts before it fails `worker_crashed`."
     )
     max_in_flight: int = Field(32, ge=1, description="Images being worked on at once (bounds memory).")
+    max_inflight_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Bytes the images being compressed may take at once: downloaded size plus decoded size "
+            "(width x height x Pillow's bytes per pixel, from the header). More wait; one larger image runs alone."
+        ),
+    )
+    trim_after_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="After an image that took this much, memory goes back to the OS (malloc_trim); 0: never.",
+    )
     max_parked: int = Field(10_000, ge=1, description="Messages waiting for a retry time, at most.")
     pool: Literal["process", "thread"] = Field(
         "thread",
