@@ -11,9 +11,9 @@ from compressor.memory import (
     BudgetedCompress,
     ByteBudget,
     admits,
-    decoded_size,
-    decoded_size_off_loop,
     release_memory,
+    working_size,
+    working_size_off_loop,
 )
 from PIL import Image
 
@@ -120,24 +120,33 @@ def png(width: int, height: int, mode: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("mode", "per_pixel"), [("L", 1), ("P", 1), ("I;16", 2), ("RGB", 4), ("RGBA", 4)])
-def test_the_decoded_size_comes_from_the_header(mode, per_pixel):
-    assert decoded_size(png(300, 200, mode)) == 300 * 200 * per_pixel
+@pytest.mark.parametrize(
+    ("mode", "size"),
+    [
+        ("L", 2 * 1),  # decoded, and one copy (upright or being encoded)
+        ("RGB", 2 * 4),  # Pillow holds RGB in 4 bytes per pixel
+        ("P", 1 + 2 * 4),  # decoded, then converted to RGB(A) and flattened: two 4-byte copies
+        ("I;16", 2 + 2 * 4),
+        ("RGBA", 4 + 2 * 4),
+    ],
+)
+def test_the_working_size_comes_from_the_header(mode, size):
+    assert working_size(png(300, 200, mode)) == 300 * 200 * size
 
 
-def test_a_small_file_announcing_many_pixels_is_counted_at_its_decoded_size():
+def test_a_small_file_announcing_many_pixels_is_counted_at_its_working_size():
     data = images.photo_jpeg(2400, 1600, seed=1)
     assert len(data) < 2400 * 1600
-    assert decoded_size(data) == 2400 * 1600 * 4
+    assert working_size(data) == 2400 * 1600 * 4 * 2
 
 
 async def test_the_estimate_is_made_off_the_event_loop():
-    assert await decoded_size_off_loop(png(30, 20, "RGB")) == 30 * 20 * 4
+    assert await working_size_off_loop(png(30, 20, "RGB")) == 30 * 20 * 4 * 2
 
 
 @pytest.mark.parametrize("data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n broken"])
-def test_what_is_not_an_image_has_no_decoded_size(data):
-    assert decoded_size(data) == 0
+def test_what_is_not_an_image_has_no_working_size(data):
+    assert working_size(data) == 0
 
 
 def test_memory_is_given_back_to_the_os_with_glibc():

@@ -63,8 +63,9 @@ class Settings(BaseSettings):
         512 * 1024 * 1024,
         ge=1,
         description=(
-            "Bytes the images being compressed may take at once: downloaded size plus decoded size "
-            "(width x height x Pillow's bytes per pixel, from the header). More wait; one larger image runs alone."
+            "Bytes the images being compressed may take at once: downloaded size plus working size "
+            "(from the header: the decoded pixels and the copies converting them needs). More wait; "
+            "one larger image runs alone."
         ),
     )
     trim_after_bytes: int = Field(
