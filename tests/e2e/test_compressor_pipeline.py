@@ -261,14 +261,20 @@ async def test_a_redirect_to_an_address_outside_the_allowlist_is_never_followed(
     assert refused_host.received == []
 
 
-async def test_a_url_repeated_within_a_request_is_downloaded_and_compressed_once(corpus_request, corpus_host):
+async def test_a_url_repeated_within_a_request_is_downloaded_and_compressed_once(
+    corpus_request, corpus_host, pipeline
+):
     copies = [row for row in corpus_request.rows if row["input_url"].endswith("/" + DUPLICATE)]
     assert len(copies) == 3
     assert len(corpus_host.hits(DUPLICATE)) == 1
     assert {row["status"] for row in copies} == {"done"}
     assert len({row["output_url"] for row in copies}) == 1
     assert copies[0]["output_url"].endswith(
-        object_key(uuid.UUID(corpus_request.request_id), copies[0]["input_url"])
+        object_key(
+            uuid.UUID(corpus_request.request_id),
+            copies[0]["input_url"],
+            secret=pipeline.media_key_secret().encode(),
+        )
     )
 
 
@@ -321,7 +327,10 @@ async def test_a_member_killed_mid_request_loses_nothing_and_duplicates_nothing(
     assert len(stored) == FAULT_IMAGES
     assert {row["status"] for row in stored} == {"done"}
     request_id = uuid.UUID(accepted["request_id"])
-    assert all(row["output_url"].endswith(object_key(request_id, row["input_url"])) for row in stored)
+    secret = hardened.media_key_secret().encode()
+    assert all(
+        row["output_url"].endswith(object_key(request_id, row["input_url"], secret=secret)) for row in stored
+    )
     counted = await request_row(database_url, accepted["request_id"])
     assert (counted["processed_images"], counted["failed_images"]) == (FAULT_IMAGES, 0)
     await asyncio.to_thread(wait_for_group, hardened.bootstrap_servers, 2)

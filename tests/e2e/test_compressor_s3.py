@@ -81,7 +81,8 @@ async def test_outputs_are_stored_in_s3_under_deterministic_keys_and_fetchable(
 
     request_id = uuid.UUID(accepted["request_id"])
     rows = await image_rows(database_url, accepted["request_id"])
-    keys = {f"{PREFIX}/{object_key(request_id, row['input_url'])}" for row in rows}
+    secret = pipeline.media_key_secret().encode()
+    keys = {f"{PREFIX}/{object_key(request_id, row['input_url'], secret=secret)}" for row in rows}
     assert {row["output_url"] for row in rows} == {f"{s3.endpoint}/{BUCKET}/{key}" for key in keys}
     listed = s3.client().list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/{request_id}/")["Contents"]
     assert {obj["Key"] for obj in listed} == keys

@@ -65,7 +65,7 @@ async def fetch(url: str) -> httpx.Response:
 async def test_objects_land_under_deterministic_keys_and_their_urls_are_fetchable(s3_server, public_bucket):
     bucket = public_bucket
     request_id = uuid.uuid4()
-    key = object_key(request_id, "http://shop.test/a.jpg")
+    key = object_key(request_id, "http://shop.test/a.jpg", secret=b"s3-store-test-key")
     async with open_store(s3_settings(s3_server, f"s3://{bucket}/compressed/v1")) as store:
         url = await store.save(key, b"\xff\xd8first")
         again = await store.save(key, b"\xff\xd8second")  # a re-run overwrites

@@ -210,6 +210,88 @@ async def test_a_redirect_to_a_non_http_scheme_is_a_bad_url() -> None:
     assert err.transient is False
 
 
+# --- redirects that hand over credentials or a host name DNS cannot carry ----------------
+
+
+def jump_routes(app: web.Application, server: Server) -> None:
+    async def jump(request: web.Request) -> web.Response:
+        raise web.HTTPFound(server.state["target"])
+
+    app.router.add_get("/jump", jump)
+
+
+def auth_recording_routes(app: web.Application, server: Server) -> None:
+    async def image(request: web.Request) -> web.Response:
+        server.state["authorization"] = request.headers.get("Authorization", "")
+        return web.Response(body=b"\x89PNG fake image bytes", content_type="image/png")
+
+    app.router.add_get("/img.png", image)
+
+
+async def test_a_redirect_to_a_url_with_credentials_is_a_bad_url_and_never_contacted() -> None:
+    async with (
+        serve(auth_recording_routes) as target,
+        serve(jump_routes) as srv,
+        downloader() as dl,
+    ):
+        srv.state["target"] = f"http://user:pw@127.0.0.1:{target.port}/img.png"
+        err = await fetch_error(dl, srv.url("/jump"))
+    assert err.code == "bad_url"
+    assert err.transient is False
+    assert "pw" not in str(err)  # the reason is logged and published: no password in it
+    assert srv.hits == ["/jump"]
+    assert target.hits == []
+    assert "authorization" not in target.state
+
+
+@pytest.mark.parametrize("userinfo", ["user:pw@", "user@", ":pw@"])
+async def test_a_url_with_credentials_is_a_bad_url_and_never_contacted(userinfo: str) -> None:
+    async with serve(auth_recording_routes) as target, downloader() as dl:
+        err = await fetch_error(dl, f"http://{userinfo}127.0.0.1:{target.port}/img.png")
+    assert err.code == "bad_url"
+    assert target.hits == []
+
+
+async def test_a_redirect_to_a_host_name_label_over_63_characters_is_a_bad_url() -> None:
+    async with serve(jump_routes) as srv, downloader() as dl:
+        srv.state["target"] = f"http://{'a' * 64}.test:{srv.port}/img.png"
+        err = await fetch_error(dl, srv.url("/jump"))
+    assert err.code == "bad_url"
+    assert err.transient is False
+    assert srv.hits == ["/jump"]
+
+
+class IdnaResolver(FakeResolver):
+    """Encodes the name as the system resolver does first (socket.getaddrinfo), then looks it up."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        host.encode("idna")  # raises UnicodeError for an empty or overlong label
+        return await super().resolve(host, port, family)
+
+
+async def test_a_host_name_the_resolver_cannot_encode_is_a_bad_url() -> None:
+    guard = ONLY_127_0_0_1
+    async with serve(jump_routes) as srv:
+        srv.state["target"] = f"http://a..test:{srv.port}/img.png"  # an empty label
+        connector = guarded_connector(guard, resolver=IdnaResolver({"a..test": ["127.0.0.1"]}))
+        async with ClientSession(connector=connector, timeout=ClientTimeout(total=2)) as session:
+            err = await fetch_error(AiohttpDownloader(session, guard, FAST), srv.url("/jump"))
+    assert err.code == "bad_url"
+    assert srv.hits == ["/jump"]
+
+
+async def test_a_host_name_label_of_63_characters_is_not_a_bad_url() -> None:
+    guard = ONLY_127_0_0_1
+    label = "a" * 63
+    async with serve(image_routes) as srv:
+        connector = guarded_connector(guard, resolver=IdnaResolver({f"{label}.test": ["127.0.0.1"]}))
+        async with ClientSession(connector=connector, timeout=ClientTimeout(total=2)) as session:
+            dl = AiohttpDownloader(session, guard, FAST)
+            assert await dl.fetch(f"http://{label}.test:{srv.port}/img.png") == b"\x89PNG fake image bytes"
+
+
 # --- size limits -----------------------------------------------------------------------
 
 

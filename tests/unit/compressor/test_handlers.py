@@ -70,6 +70,9 @@ async def fake_compress(data: bytes, options: CompressionOptions) -> CompressedI
     return CompressedImage(b"jpeg:" + data, 40, 30, "PNG", kept_original=False)
 
 
+MEDIA_SECRET = b"handler-test-media-key-secret-0123456789"
+
+
 def deps(downloader=None, store=None, claims=None, compress=fake_compress) -> Deps:
     return Deps(
         downloader=downloader or FakeDownloader(),
@@ -77,6 +80,7 @@ def deps(downloader=None, store=None, claims=None, compress=fake_compress) -> De
         store=store or FakeStore(),
         retry=POLICY,
         max_pixels=10_000,
+        media_secret=MEDIA_SECRET,
         claims=claims or FakeClaims(),
         clock=lambda: NOW,
     )
@@ -88,7 +92,7 @@ async def test_success_stores_under_the_deterministic_key_and_settles_the_claim(
     assert isinstance(outcome, Publish)
     result = outcome.result
     assert isinstance(result, ImageCompressed)
-    key = object_key(event.request_id, event.input_url)
+    key = object_key(event.request_id, event.input_url, secret=MEDIA_SECRET)
     assert store.saved == {key: b"jpeg:source-bytes"}
     assert result.output_url == f"http://media.test/{key}"
     assert (result.width, result.height, result.image_id) == (40, 30, event.image_id)
@@ -254,7 +258,7 @@ async def test_a_webp_auto_request_is_compressed_as_asked_and_stored_as_webp():
     assert isinstance(outcome, Publish)
     assert isinstance(outcome.result, ImageCompressed)
     assert (seen[0].format, seen[0].quality, seen[0].optimize) == ("webp", "auto", True)
-    key = object_key(event.request_id, event.input_url, "webp")
+    key = object_key(event.request_id, event.input_url, "webp", secret=MEDIA_SECRET)
     assert store.saved == {key: (b"RIFF-webp", "image/webp")}
     result = outcome.result
     assert (result.format, result.content_type, result.quality, result.ssim) == (
@@ -276,7 +280,7 @@ async def test_a_kept_original_is_stored_under_its_own_extension_and_type():
     outcome = await handle_image_requested(event, deps(store=store, compress=kept))
     assert isinstance(outcome, Publish)
     assert isinstance(outcome.result, ImageCompressed)
-    assert list(store.saved) == [object_key(event.request_id, event.input_url, "jpg")]
+    assert list(store.saved) == [object_key(event.request_id, event.input_url, "jpg", secret=MEDIA_SECRET)]
     assert (outcome.result.format, outcome.result.content_type, outcome.result.quality) == (
         "jpeg",
         "image/jpeg",

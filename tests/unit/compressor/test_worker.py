@@ -114,6 +114,7 @@ def make_worker(downloader, consumer, producer, **overrides) -> Worker:
         store=Store(),
         retry=RetryPolicy(max_attempts=3, base_seconds=0.01, max_seconds=0.02),
         max_pixels=100,
+        media_secret=b"worker-test-media-key-secret-0123456789",
     )
     return Worker(settings(**overrides), consumer, producer, deps)  # type: ignore[arg-type]
 

@@ -13,6 +13,10 @@ from .config import Settings
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log, "compressor")
+    try:
+        settings.media_secret()  # no member runs without one: refuse before anything is opened
+    except ValueError as exc:
+        raise SystemExit(f"compressor: {exc}") from None
     asyncio.run(run(settings))
 
 

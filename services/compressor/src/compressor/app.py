@@ -22,6 +22,7 @@ from .compression import CompressedImage, CompressionOptions, compress
 from .config import Settings
 from .downloader import AiohttpDownloader, DownloadLimits, create_session
 from .handlers import Deps, TransientFailure
+from .memory import BudgetedCompress, ByteBudget
 from .retrying import RetryPolicy
 from .sources import CLAIMS_UNAVAILABLE, NoClaims, PgSourceClaims, SourceClaims
 from .storage import open_store
@@ -142,10 +143,13 @@ async def _with_resources(settings: Settings, pool: PillowPool, producer: AsyncP
     ):
         deps = Deps(
             downloader=AiohttpDownloader(session, guard, limits),
-            compress=pool.compress,
+            compress=BudgetedCompress(
+                pool.compress, ByteBudget(settings.max_inflight_bytes), settings.trim_after_bytes
+            ),
             store=store,
             retry=retry_policy(settings),
             max_pixels=settings.max_pixels,
+            media_secret=settings.media_secret(),
             claims=claims,
             max_restarts=settings.max_restarts,
             compress_timeout=settings.compress_timeout_seconds,
@@ -175,6 +179,7 @@ async def _serve(settings: Settings, producer: AsyncProducer, deps: Deps) -> Non
         pool=settings.pool,
         pool_size=settings.pool_size,
         max_in_flight=settings.max_in_flight,
+        max_inflight_bytes=settings.max_inflight_bytes,
         storage=settings.storage_url or f"file://{settings.media_dir}",
     )
     try:

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .storage import StorageSettings
+from .storage import MIN_MEDIA_KEY_SECRET, StorageSettings
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     )
     s3_addressing_style: Literal["path", "virtual", "auto"] = Field("path")
     s3_acl: str = Field("", description="Canned ACL for each object (e.g. public-read); empty: none.")
+    media_key_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Required, at least 32 characters: keys the output object names so they cannot be "
+            "computed from a request id and URL. Keep it stable (re-runs overwrite the same objects)."
+        ),
+    )
     database_url: str = Field(
         "",
         validation_alias="DATABASE_URL",
@@ -52,6 +59,20 @@ class Settings(BaseSettings):
         3, ge=1, description="Starts of one image beyond its attempts before it fails `worker_crashed`."
     )
     max_in_flight: int = Field(32, ge=1, description="Images being worked on at once (bounds memory).")
+    max_inflight_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Bytes the images being compressed may take at once: downloaded size plus working size "
+            "(from the header: the decoded pixels and the copies converting them needs). More wait; "
+            "one larger image runs alone."
+        ),
+    )
+    trim_after_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="After an image that took this much, memory goes back to the OS (malloc_trim); 0: never.",
+    )
     max_parked: int = Field(10_000, ge=1, description="Messages waiting for a retry time, at most.")
     pool: Literal["process", "thread"] = Field(
         "thread",
@@ -94,6 +115,16 @@ class Settings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    def media_secret(self) -> bytes:
+        """The media key secret, or a ValueError saying what to set: members never run without one."""
+        secret = self.media_key_secret.get_secret_value() if self.media_key_secret else ""
+        if len(secret) < MIN_MEDIA_KEY_SECRET:
+            raise ValueError(
+                f"COMPRESSOR_MEDIA_KEY_SECRET must be set to at least {MIN_MEDIA_KEY_SECRET} characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), the same on every member"
+            )
+        return secret.encode()
 
     def storage(self) -> StorageSettings:
         return StorageSettings(

@@ -15,6 +15,7 @@ from pipeline_runtime.netguard import (
     check_url_host,
     guarded_connector,
 )
+from pipeline_runtime.urls import MAX_HOST_LABEL, host_label_too_long
 from yarl import URL
 
 __all__ = [
@@ -156,6 +157,10 @@ class AiohttpDownloader:
             raise DownloadError("timeout", f"{url}: timed out", transient=True) from exc
         except aiohttp.InvalidURL as exc:
             raise DownloadError("bad_url", f"{url}: invalid URL ({exc})", transient=False) from exc
+        except UnicodeError as exc:  # the resolver's IDNA step: an empty or overlong label
+            raise DownloadError(
+                "bad_url", f"{url}: host name cannot be resolved ({exc})", transient=False
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, AddressRefused):  # defensive: if aiohttp ever wraps it
                 raise DownloadError("address_refused", f"{url}: {exc.os_error}", transient=False) from exc
@@ -207,6 +212,13 @@ def _parse_url(raw: str | URL) -> URL:
         raise DownloadError("bad_url", f"unsupported scheme {url.scheme!r} in {raw!s}", transient=False)
     if not url.raw_host:
         raise DownloadError("bad_url", f"URL {raw!s} has no host", transient=False)
+    if url.raw_user is not None or url.raw_password is not None:
+        # Never quoted: the message is logged and published. aiohttp would send them as Basic auth.
+        raise DownloadError("bad_url", "URL must not contain credentials (user:password@)", transient=False)
+    if host_label_too_long(url.raw_host):  # raw_host is the IDNA form a resolver would be given
+        raise DownloadError(
+            "bad_url", f"URL {raw!s} has a host name label over {MAX_HOST_LABEL} characters", transient=False
+        )
     return url
 
 

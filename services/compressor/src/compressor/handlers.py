@@ -87,6 +87,7 @@ class Deps:
     store: ImageStore
     retry: RetryPolicy
     max_pixels: int
+    media_secret: bytes  # keys the object names (storage.object_key)
     claims: SourceClaims = field(default_factory=NoClaims)
     clock: Callable[[], float] = time.time
     max_restarts: int = 3
@@ -155,7 +156,9 @@ async def _work(event: ImageRequested, deps: Deps) -> Publish | Requeue:
         with timed("compress"):
             image = await _compress(deps, data, compression_options(event, deps))
         with timed("store"):
-            key = object_key(event.request_id, event.input_url, EXTENSIONS[image.format])
+            key = object_key(
+                event.request_id, event.input_url, EXTENSIONS[image.format], secret=deps.media_secret
+            )
             output_url = await deps.store.save(key, image.data, image.content_type)
     except DownloadError as exc:
         return _after_failure(event, deps, exc.code, exc.message, exc.transient, exc.retry_after)

@@ -2,7 +2,9 @@
 
 Keys are deterministic: one per source URL within a request, so a replayed or re-run image
 overwrites its object instead of adding one, and a URL repeated within a request (which is
-compressed once) has one object that every slot showing it points to.
+compressed once) has one object that every slot showing it points to. They are also keyed
+(an HMAC with the deployment's media key secret), so nobody who knows a request id and its
+input URLs can compute where the outputs are: the name is only learnt from the results.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,9 +29,17 @@ def url_digest(input_url: str) -> str:
     return hashlib.sha256(input_url.encode()).hexdigest()
 
 
-def object_key(request_id: UUID, input_url: str, extension: str = "jpg") -> str:
-    """The extension follows the stored object's format (a kept original keeps its own)."""
-    return f"{request_id}/{url_digest(input_url)[:32]}.{extension}"
+MIN_MEDIA_KEY_SECRET = 32  # characters; what devstack generates is 43
+
+
+def object_key(request_id: UUID, input_url: str, extension: str = "jpg", *, secret: bytes) -> str:
+    """`<request id>/<128 bits of HMAC-SHA256(secret, request id and URL)>.<extension>`.
+
+    Stable for as long as the secret is (so re-runs overwrite), unguessable without it. The
+    extension follows the stored object's format (a kept original keeps its own).
+    """
+    keyed = hmac.new(secret, f"{request_id}\n{input_url}".encode(), hashlib.sha256).hexdigest()
+    return f"{request_id}/{keyed[:32]}.{extension}"
 
 
 class StorageError(Exception):

@@ -139,6 +139,7 @@ class Profile:
             "INGEST_STATUS_BASE_URL": tracker_url,
             "COMPRESSOR_MEDIA_DIR": str(self.media_dir),
             "COMPRESSOR_MEDIA_BASE_URL": f"{tracker_url}/media",
+            "COMPRESSOR_MEDIA_KEY_SECRET": self.media_key_secret(),
             "TRACKER_PORT": str(self.tracker_port),
             "TRACKER_PUBLIC_BASE_URL": tracker_url,
             "TRACKER_MEDIA_DIR": str(self.media_dir),
@@ -165,6 +166,10 @@ class Profile:
             path.write_text(make())
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def media_key_secret(self) -> str:
+        """Keys the compressor's output names; kept in the run directory so re-runs overwrite."""
+        return self._kept_secret("media-key-secret", lambda: secrets.token_urlsafe(32))
 
     def webhook_secret(self) -> str:
         """The stack's webhook signing secret, made once and kept in the run directory."""
