@@ -113,7 +113,9 @@ def tiff() -> bytes:
 
 
 def jpeg_at_quality_30() -> bytes:
-    return photo_jpeg(320, 240, quality=30)
+    """Already compressed further than the pipeline would (q30, optimized Huffman tables): any
+    re-encoding at q50, optimized or not, is larger, so the original must be kept."""
+    return encoded(_photo_like(320, 240, random.Random(0)), "JPEG", quality=30, optimize=True)
 
 
 def truncated_jpeg() -> bytes:

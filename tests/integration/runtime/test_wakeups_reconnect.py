@@ -34,6 +34,15 @@ async def wait_for(event: asyncio.Event, timeout: float) -> bool:
     return True
 
 
+async def eventually(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
 async def test_a_listener_whose_connection_the_server_ended_listens_again(pool, fresh_database_url):
     woken = asyncio.Event()
     wakeups = PgWakeups(pool, CHANNEL, woken.set, retry_seconds=0.2)
@@ -48,10 +57,7 @@ async def test_a_listener_whose_connection_the_server_ended_listens_again(pool, 
             " WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'"
         )
         assert ended >= 1
-        deadline = time.monotonic() + 10
-        while wakeups.listening and time.monotonic() < deadline:  # the loss reaches the client
-            await asyncio.sleep(0.05)
-        assert not wakeups.listening
+        assert await eventually(lambda: not wakeups.listening, 10.0)  # the loss reaches the client
 
         deadline = time.monotonic() + 10
         while not wakeups.listening and time.monotonic() < deadline:
