@@ -1,0 +1,336 @@
+"""The hostile cases of issue 12, one function each, run in this order on the running stack.
+
+A case is added in one place: write `async def case_...(stage) -> Outcome` and decorate it with
+`@case("what the attacker does", "what must happen")`. It returns what it observed and whether
+that is what must happen; the suite prints every case as a row and fails on any row not ok.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+from tests.security.probes import MIB, pids, rss_bytes
+from tests.security.stage import Stage
+from tests.support.api import csv_of, upload_csv, wait_for_completion
+from tests.support.servers import wait_until
+
+HEADER = "S. No.,Product Name,Input Image Urls"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HEADER_TIMEOUT = 10.0  # HTTP_HEADER_TIMEOUT_SECONDS' default, which the test stack keeps
+MARGIN = 5.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    observed: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expected: str
+    run: Callable[[Stage], Awaitable[Outcome]]
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, expected: str) -> Callable[[Callable[[Stage], Awaitable[Outcome]]], Callable]:
+    def register(run: Callable[[Stage], Awaitable[Outcome]]) -> Callable[[Stage], Awaitable[Outcome]]:
+        CASES.append(Case(name, expected, run))
+        return run
+
+    return register
+
+
+async def post_file(stage: Stage, headers: dict[str, str], body: bytes) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=60, headers=headers) as http:
+        return await http.post(f"{stage.ingest}/upload", files={"file": ("p.csv", body, "text/csv")})
+
+
+def rows_named(resp: httpx.Response) -> set[tuple[int | None, str | None]]:
+    return {(e.get("row"), e.get("column")) for e in resp.json().get("errors", [])}
+
+
+@case("product name with a newline and a formula", "output CSV: one record, one quoted neutralised cell")
+async def case_csv_newline_formula(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    name = "Lamp\n=cmd|' /C calc'!A0"
+    body = f'{HEADER}\n1,"{name}",{stage.host.url("a.jpg")}\n'.encode()
+    accepted = await upload_csv(stage.ingest, body, headers=key["headers"])
+    await wait_for_completion(accepted["status_url"], timeout=60, headers=key["headers"])
+    async with httpx.AsyncClient(timeout=30, headers=key["headers"]) as http:
+        text = (await http.get(f"{stage.ingest}/requests/{accepted['request_id']}/output.csv")).text
+    records = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    formula_lines = [line for line in text.splitlines() if line.startswith(FORMULA_STARTS)]
+    cell = records[0][1] if records else None
+    ok = len(records) == 1 and cell == "Lamp\n'=cmd|' /C calc'!A0" and not formula_lines
+    return Outcome(f"{len(records)} record, name cell {cell!r}, {len(formula_lines)} formula lines", ok)
+
+
+@case("tenant B deletes tenant A's subscription", "404; A's subscription and pending deliveries unchanged")
+async def case_cross_tenant_delete(stage: Stage) -> Outcome:
+    owner = await stage.new_key(scopes=("upload", "read", "webhooks"))
+    stranger = await stage.new_key(scopes=("webhooks",))
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = await http.post(
+            f"{stage.notifier}/subscriptions",
+            json={"url": stage.host.url("silent")},
+            headers=owner["headers"],
+        )
+        subscription_id = made.json()["subscription_id"]
+        await upload_csv(
+            stage.ingest, csv_of([(1, "Mug", [stage.host.url("a.jpg")])]), headers=owner["headers"]
+        )
+        pending = await wait_until(lambda: pending_deliveries(stage, subscription_id), timeout=60)
+        refused = await http.delete(
+            f"{stage.notifier}/subscriptions/{subscription_id}", headers=stranger["headers"]
+        )
+        cancelled, live = await subscription_state(stage, subscription_id)
+        listed = await http.get(f"{stage.notifier}/subscriptions", headers=owner["headers"])
+        own = await http.delete(f"{stage.notifier}/subscriptions/{subscription_id}", headers=owner["headers"])
+    still_listed = any(s["subscription_id"] == subscription_id for s in listed.json())
+    ok = (
+        pending
+        and refused.status_code == 404
+        and live
+        and still_listed
+        and cancelled == 0
+        and own.status_code == 204
+    )
+    return Outcome(
+        f"{refused.status_code}; subscription live={live}, listed={still_listed}, "
+        f"deliveries cancelled={cancelled} (a delivery was pending: {pending}); owner's delete {own.status_code}",
+        ok,
+    )
+
+
+async def pending_deliveries(stage: Stage, subscription_id: str) -> bool:
+    conn = await asyncpg.connect(stage.database_url)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1 AND status = 'pending'",
+            uuid.UUID(subscription_id),
+        )
+    finally:
+        await conn.close()
+    return bool(found)
+
+
+async def subscription_state(stage: Stage, subscription_id: str) -> tuple[int, bool]:
+    """Deliveries of the subscription cancelled by a delete, and whether it is still live."""
+    conn = await asyncpg.connect(stage.database_url)
+    try:
+        sid = uuid.UUID(subscription_id)
+        cancelled = await conn.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1"
+            " AND last_error = 'subscription deleted'",
+            sid,
+        )
+        live = await conn.fetchval(
+            "SELECT deleted_at IS NULL FROM webhook_subscriptions WHERE subscription_id = $1", sid
+        )
+    finally:
+        await conn.close()
+    return cancelled, bool(live)
+
+
+@case("subscriber answers 200 with an endless body", "delivered; excerpt <= 4 KiB; notifier RSS +< 50 MiB")
+async def case_endless_answer(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    notifier_pid = pids(stage.run_dir)["notifier"]
+    before = peak = rss_bytes(notifier_pid) or 0
+    accepted = await upload_csv(
+        stage.ingest,
+        csv_of([(1, "Mug", [stage.host.url("a.jpg")])]),
+        headers=key["headers"],
+        webhook_url=stage.host.url("endless"),
+    )
+    url = f"{stage.notifier}/requests/{accepted['request_id']}/deliveries"
+    log: list[dict] = []
+
+    async def delivered() -> bool:
+        nonlocal peak
+        peak = max(peak, rss_bytes(notifier_pid) or 0)
+        async with httpx.AsyncClient(timeout=10, headers=key["headers"]) as http:
+            resp = await http.get(url)
+        log[:] = resp.json() if resp.status_code == 200 else []
+        return any(a["delivery_status"] == "delivered" for a in log)
+
+    done = await wait_until(delivered, timeout=60, interval=0.1)
+    excerpt = max((len(a["response_excerpt"] or "") for a in log), default=0)
+    grown = (peak - before) / MIB
+    ok = done and excerpt <= 4096 and grown < 50 and stage.endless_sent < 512 * MIB
+    return Outcome(
+        f"delivered={done}; excerpt {excerpt} B; subscriber wrote {stage.endless_sent // 1024} KiB; "
+        f"notifier RSS {before / MIB:.0f} -> peak {peak / MIB:.0f} MiB",
+        ok,
+    )
+
+
+@case("header with 100,000 unknown columns (and one with 250)", "small 422s; 100 listed + errors_omitted")
+async def case_wide_header(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    row = "\n1,a,http://127.0.0.1:9/a\n"
+    huge = await post_file(stage, key["headers"], (HEADER + ",x" * 100_000 + row).encode())
+    wide = await post_file(stage, key["headers"], (HEADER + ",x" * 250 + row).encode())
+    listed, omitted = len(wide.json().get("errors", [])), wide.json().get("errors_omitted")
+    ok = (
+        huge.status_code == wide.status_code == 422
+        and len(huge.content) < 4096
+        and len(wide.content) < 65_536
+        and (listed, omitted) == (100, 150)
+    )
+    return Outcome(
+        f"{huge.status_code} of {len(huge.content)} B; 250 columns: {wide.status_code} of {len(wide.content)} B, "
+        f"{listed} listed, errors_omitted={omitted}",
+        ok,
+    )
+
+
+@case("one key opens many progress streams through ingest", "429 beyond the cap; another tenant's status 200")
+async def case_many_streams(stage: Stage) -> Outcome:
+    hog, other = await stage.new_key(), await stage.new_key()
+    stage.host.release.clear()
+    held = await upload_csv(
+        stage.ingest, csv_of([(1, "Lamp", [stage.host.url("held.jpg")])]), headers=hog["headers"]
+    )
+    mine = await upload_csv(
+        stage.ingest, csv_of([(1, "Mug", [stage.host.url("a.jpg")])]), headers=other["headers"]
+    )
+    events = f"{stage.ingest}/requests/{held['request_id']}/events"
+    opened, refused = 0, None
+    async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=40)) as http:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(31):  # above every per-key and per-tenant cap of ingest and tracker
+                status = await open_stream(stack, http, events, hog["headers"])
+                if status != 200:
+                    refused = status
+                    break
+                opened += 1
+            reads = [
+                (await http.get(mine["status_url"], headers=other["headers"])).status_code for _ in range(5)
+            ]
+            via_ingest = await http.get(
+                f"{stage.ingest}/status/{mine['request_id']}", headers=other["headers"]
+            )
+    stage.host.release.set()
+    ok = refused == 429 and 1 <= opened <= 10 and reads == [200] * 5 and via_ingest.status_code == 200
+    return Outcome(
+        f"{opened} opened, then {refused}; other tenant's status: {reads[0]} x{len(reads)}, "
+        f"through ingest {via_ingest.status_code}",
+        ok,
+    )
+
+
+async def open_stream(stack: contextlib.AsyncExitStack, http: httpx.AsyncClient, url: str, headers) -> int:
+    """Open a progress stream and keep it open (in `stack`); its status, after the first event if 200."""
+    resp = await stack.enter_async_context(http.stream("GET", url, headers=headers))
+    if resp.status_code == 200:
+        lines = resp.aiter_lines()
+        stack.push_async_callback(lines.aclose)
+        async for line in lines:
+            if line.startswith("event: progress"):
+                break
+    return resp.status_code
+
+
+@case("product name of 1,025 characters", "422 naming row 2, Product Name")
+async def case_long_name(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    resp = await post_file(stage, key["headers"], csv_of([(1, "n" * 1025, ["http://127.0.0.1:9/a.jpg"])]))
+    named = rows_named(resp) if resp.status_code == 422 else set()
+    return Outcome(f"{resp.status_code}, errors at {sorted(named)}", named == {(2, "Product Name")})
+
+
+@case("101 URLs in one row", "422 naming row 2, Input Image Urls")
+async def case_many_urls(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    urls = [f"http://127.0.0.1:9/{n}.jpg" for n in range(101)]
+    resp = await post_file(stage, key["headers"], csv_of([(1, "Lamp", urls)]))
+    named = rows_named(resp) if resp.status_code == 422 else set()
+    return Outcome(f"{resp.status_code}, errors at {sorted(named)}", named == {(2, "Input Image Urls")})
+
+
+@case("host name label of 64 characters", "422 naming row 2, Input Image Urls")
+async def case_long_label(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    resp = await post_file(stage, key["headers"], csv_of([(1, "Lamp", [f"http://{'a' * 64}.test/x.jpg"])]))
+    named = rows_named(resp) if resp.status_code == 422 else set()
+    return Outcome(f"{resp.status_code}, errors at {sorted(named)}", named == {(2, "Input Image Urls")})
+
+
+@case("200 invented HTTP methods (and unmatched paths)", "/metrics of ingest grows < 8 KB")
+async def case_invented_methods(stage: Stage) -> Outcome:
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.request("PRIMER", f"{stage.ingest}/healthz")
+        before = len((await http.get(f"{stage.ingest}/metrics")).content)
+        for n in range(200):
+            await http.request(f"INVENTED{n}", f"{stage.ingest}/healthz")
+            await http.request(f"INVENTED{n}", f"{stage.ingest}/no/such/{n}")
+        after = len((await http.get(f"{stage.ingest}/metrics")).content)
+    return Outcome(f"{before} B -> {after} B (+{after - before})", after - before < 8192)
+
+
+@case("client sends its headers one byte a second", f"cut off within {HEADER_TIMEOUT:.0f} s (+{MARGIN:.0f})")
+async def case_slow_headers(stage: Stage) -> Outcome:
+    reader, writer = await asyncio.open_connection("127.0.0.1", stage.ingest_port)
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100 + b"\r\n\r\n"
+    started = time.monotonic()
+    with contextlib.suppress(ConnectionError):  # cut off under us
+        for byte in request:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(1)
+            if reader.at_eof() or time.monotonic() - started > HEADER_TIMEOUT + MARGIN:
+                break
+    answer = await asyncio.wait_for(reader.read(), MARGIN)
+    writer.close()
+    held = time.monotonic() - started
+    ok = answer == b"" and held < HEADER_TIMEOUT + MARGIN
+    return Outcome(f"closed after {held:.1f} s with {len(answer)} B answered", ok)
+
+
+@case("5 uploads of one key in progress at once", "the 5th is 429 (INGEST_MAX_CONCURRENT_UPLOADS_PER_KEY=4)")
+async def case_concurrent_uploads(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    body = (
+        '--b0\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\n{HEADER}\n1,a,http://127.0.0.1:9/a.jpg\n\r\n--b0--\r\n"
+    ).encode()
+
+    def head(length: int) -> bytes:
+        return (
+            f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {key['headers']['Authorization']}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b0\r\nContent-Length: {length}\r\n\r\n"
+        ).encode()
+
+    held = []
+    try:
+        for _ in range(4):  # bodies that never finish
+            _, writer = await asyncio.open_connection("127.0.0.1", stage.ingest_port)
+            writer.write(head(len(body) + 10_000) + body)
+            await writer.drain()
+            held.append(writer)
+        await asyncio.sleep(1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", stage.ingest_port)
+        writer.write(head(len(body)) + body)
+        await writer.drain()
+        fifth = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+        writer.close()
+    finally:
+        for held_writer in held:
+            held_writer.close()
+    status = fifth.split(b"\r\n", 1)[0].decode()
+    return Outcome(status, fifth.startswith(b"HTTP/1.1 429"))
