@@ -30,7 +30,7 @@ demo: install  ## upload the sample CSV again to the running stack
 status: install  ## what is running
 	$(PY) -m devstack status
 
-test: install security typecheck  ## every test: the security scan and the type check, then unit, integration, e2e and chaos
+test: install security typecheck  ## every test: the security scan and the type check, then unit, integration, e2e, chaos and the hostile-use suite
 	$(PY) -m pytest
 
 chaos: install  ## the chaos suite alone: faults mid-flight, then exactly-once checks, printed as a table
