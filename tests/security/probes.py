@@ -7,16 +7,19 @@ measured by this suite (below), with headroom; docs/operations.md, "Limits", lis
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import httpx
 
 MIB = 1024 * 1024
-# Resident memory each process of the test stack must stay under after the hostile cases.
-# Measured (slot 5, right after the suite on a fresh stack): ingest 80 MiB, compressors 81-86 MiB,
-# tracker workers 92 MiB, tracker API 70 MiB, notifier 92 MiB (its peak while the endless
-# subscriber wrote 3.8 MiB: 92 MiB). Each bound leaves at least twice that, for a stack that
-# `make test` used before this suite (e2e, chaos and compressor images run first).
+# Resident memory each process of the test stack must stay under, at its peak during the hostile
+# cases (sampled every 0.2 s) and after them.
+# Measured (slot 5, peaks during the suite on a fresh stack): ingest 80 MiB, compressors 81-97 MiB
+# (110 MiB after the e2e compressor corpus ran first), tracker workers 92 MiB, tracker API 70 MiB,
+# notifier 92 MiB (also while the endless subscriber wrote to it). Each bound leaves at least twice
+# that, for a stack that `make test` used before this suite (e2e and chaos run first).
 RSS_BOUNDS_MIB: dict[str, int] = {
     "ingest": 250,
     "compressor": 300,
@@ -69,3 +72,33 @@ async def ready(urls: dict[str, str]) -> dict[str, int | str]:
             except httpx.HTTPError as exc:
                 found[name] = type(exc).__name__
     return found
+
+
+class PeakMemory:
+    """Samples every process's RSS in the background while the cases run; keeps each one's peak."""
+
+    def __init__(self, run_dir: Path, interval: float = 0.2) -> None:
+        self._run_dir, self._interval = run_dir, interval
+        self.peak: dict[str, int] = {}
+        self._task: asyncio.Task | None = None
+
+    def sample(self) -> None:
+        for name, used in service_rss(self._run_dir).items():
+            if used is not None:
+                self.peak[name] = max(self.peak.get(name, 0), used)
+
+    async def _run(self) -> None:
+        while True:  # bounded by the suite: cancelled when the cases end
+            self.sample()
+            await asyncio.sleep(self._interval)
+
+    async def __aenter__(self) -> PeakMemory:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.sample()
