@@ -22,7 +22,8 @@ import httpx
 from tests.security.probes import MIB, pids, rss_bytes
 from tests.security.stage import Stage
 from tests.support.api import csv_of, upload_csv, wait_for_completion
-from tests.support.servers import wait_until
+from tests.support.servers import answers, wait_until
+from tests.support.webhooks import verify_standard_webhook
 
 HEADER = "S. No.,Product Name,Input Image Urls"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -334,3 +335,44 @@ async def case_concurrent_uploads(stage: Stage) -> Outcome:
             held_writer.close()
     status = fifth.split(b"\r\n", 1)[0].decode()
     return Outcome(status, fifth.startswith(b"HTTP/1.1 429"))
+
+
+@case("two `file` parts in one upload", "400")
+async def case_two_file_parts(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    body = csv_of([(1, "Lamp", [stage.host.url("a.jpg")])])
+    parts = [("file", ("a.csv", body, "text/csv")), ("file", ("b.csv", body, "text/csv"))]
+    async with httpx.AsyncClient(timeout=30, headers=key["headers"]) as http:
+        resp = await http.post(f"{stage.ingest}/upload", files=parts)
+    return Outcome(f"{resp.status_code} {resp.json().get('title', '')}", resp.status_code == 400)
+
+
+@case("tenant B (or the global secret) signs tenant A's webhook", "verifies only with A's own secret")
+async def case_per_tenant_signing(stage: Stage) -> Outcome:
+    owner = await stage.new_key(scopes=("upload", "read", "webhooks"))
+    other = await stage.new_key(scopes=("webhooks",))
+    async with httpx.AsyncClient(timeout=30) as http:
+        mine = (await http.post(f"{stage.notifier}/signing-secret", headers=owner["headers"])).json()[
+            "secret"
+        ]
+        theirs = (await http.post(f"{stage.notifier}/signing-secret", headers=other["headers"])).json()[
+            "secret"
+        ]
+    route = f"hook-{uuid.uuid4().hex[:8]}"
+    stage.host.routes[route] = answers()
+    body = csv_of([(1, "Mug", [stage.host.url("a.jpg")])])
+    await upload_csv(stage.ingest, body, headers=owner["headers"], webhook_url=stage.host.url(route))
+    arrived = await wait_until(lambda: has_hits(stage, route), timeout=60)
+    hit = stage.host.hits(route)[0] if arrived else None
+    verifies = {
+        label: bool(hit) and verify_standard_webhook(secret, hit.headers, hit.body)
+        for label, secret in (("own", mine), ("other tenant's", theirs), ("global", stage.webhook_secret))
+    }
+    return Outcome(
+        ", ".join(f"{label}: {ok}" for label, ok in verifies.items()),
+        verifies == {"own": True, "other tenant's": False, "global": False},
+    )
+
+
+async def has_hits(stage: Stage, route: str) -> bool:
+    return bool(stage.host.hits(route))

@@ -29,6 +29,7 @@ class Stage:
     run_dir: Path
     admin: dict[str, str]  # the bootstrap key: every scope, default tenant
     host: LocalServer
+    webhook_secret: str  # the stack's global NOTIFIER_SIGNING_SECRET
     endless_sent: int = 0  # bytes the endless subscriber managed to write
 
     async def new_key(self, tenant: str | None = None, scopes: tuple[str, ...] = ("upload", "read")) -> dict:

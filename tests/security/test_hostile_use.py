@@ -31,7 +31,14 @@ async def stage(pipeline, ingest_url, tracker_url, notifier_url, auth_headers):
     picture = photo_jpeg(64, 48, seed=12)
     async with serving({"a.jpg": picture}) as host:
         made = Stage(
-            ingest_url, tracker_url, notifier_url, pipeline.database_url, pipeline.run_dir, auth_headers, host
+            ingest_url,
+            tracker_url,
+            notifier_url,
+            pipeline.database_url,
+            pipeline.run_dir,
+            auth_headers,
+            host,
+            pipeline.webhook_secret(),
         )
         host.routes.update(
             {
