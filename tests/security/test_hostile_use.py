@@ -1,7 +1,7 @@
 """Issue 12's hostile use on the whole running stack, printed as a table: case, expected, observed, ok
 (and the seconds each case took).
 
-Every case of cases.CASES runs in order; then every service must still be ready, every worker
+Every registered case (cases.CASES: pipeline_cases, then upload_cases) runs in order; then every service must still be ready, every worker
 process alive, and every process's resident memory within its bound (probes.RSS_BOUNDS_MIB), both
 at its peak while the cases ran and at the end.
 Run alone with `pytest tests/security -s` to see the table.
@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.security import pipeline_cases, upload_cases
 from tests.security.cases import CASES, Outcome
 from tests.security.probes import MIB, RSS_BOUNDS_MIB, PeakMemory, ready, service_of, service_rss
 from tests.security.stage import HELD_SECONDS, Stage, endless, silent
@@ -23,6 +24,7 @@ from tests.support.servers import held, serving
 pytestmark = pytest.mark.e2e
 
 COLUMNS = ["case", "expected", "observed", "ok", "s"]
+SUITES = (pipeline_cases, upload_cases)  # imported for their @case registrations, in this order
 WORKERS = ("compressor-1", "compressor-2", "tracker-worker-1", "tracker-worker-2")
 
 
