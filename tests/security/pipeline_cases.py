@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import uuid
 
@@ -213,3 +214,49 @@ async def case_per_tenant_signing(stage: Stage) -> Outcome:
 
 async def has_hits(stage: Stage, route: str) -> bool:
     return bool(stage.host.hits(route))
+
+
+async def image_after_redirect(stage: Stage, route: str) -> dict:
+    """Upload one image whose host redirects (route of the stage's host); its final image row."""
+    key = await stage.new_key()
+    accepted = await upload_csv(
+        stage.ingest, csv_of([(1, "Lamp", [stage.host.url(route)])]), headers=key["headers"]
+    )
+    await wait_for_completion(accepted["status_url"], timeout=60, headers=key["headers"])
+    async with httpx.AsyncClient(timeout=30, headers=key["headers"]) as http:
+        page = await http.get(f"{stage.ingest}/requests/{accepted['request_id']}/images")
+    return page.json()["items"][0]
+
+
+@case("redirect to http://user:pw@host/", "image failed; no credentials sent")
+async def case_redirect_with_credentials(stage: Stage) -> Outcome:
+    image = await image_after_redirect(stage, "to-credentials")
+    sent = [r for r in stage.host.hits("creds.jpg") if "Authorization" in r.headers]
+    code = (image["error"] or {}).get("code")
+    return Outcome(
+        f"{image['status']} {code}; requests with credentials: {len(sent)}",
+        image["status"] == "failed" and not sent,
+    )
+
+
+@case("redirect to a host label of 64 characters", "image failed bad_url")
+async def case_redirect_to_long_label(stage: Stage) -> Outcome:
+    image = await image_after_redirect(stage, "to-long-label")
+    code = (image["error"] or {}).get("code")
+    return Outcome(f"{image['status']} {code}", image["status"] == "failed" and code == "bad_url")
+
+
+@case("guess a /media name from the request id and URL", "404; the name is only in the results")
+async def case_guessable_media(stage: Stage) -> Outcome:
+    key = await stage.new_key()
+    url = stage.host.url("a.jpg")
+    accepted = await upload_csv(stage.ingest, csv_of([(1, "Lamp", [url])]), headers=key["headers"])
+    await wait_for_completion(accepted["status_url"], timeout=60, headers=key["headers"])
+    guess = f"{accepted['request_id']}/{hashlib.sha256(url.encode()).hexdigest()[:32]}.jpg"
+    async with httpx.AsyncClient(timeout=30, headers=key["headers"]) as http:
+        page = await http.get(f"{stage.ingest}/requests/{accepted['request_id']}/images")
+        real = page.json()["items"][0]["output_url"]
+        guessed = await http.get(f"{stage.tracker}/media/{guess}")
+        found = await http.get(real)
+    ok = guessed.status_code == 404 and found.status_code == 200 and not real.endswith(guess)
+    return Outcome(f"guessed name: {guessed.status_code}; the result's URL: {found.status_code}", ok)

@@ -72,3 +72,12 @@ def silent() -> object:
         return web.Response(status=200)
 
     return handler
+
+
+def redirect(location: str) -> object:
+    """A route answering 302 to `location`."""
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    return handler

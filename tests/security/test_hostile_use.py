@@ -16,7 +16,7 @@ import pytest
 from tests.security import pipeline_cases, upload_cases
 from tests.security.cases import CASES, Outcome
 from tests.security.probes import MIB, RSS_BOUNDS_MIB, PeakMemory, ready, service_of, service_rss
-from tests.security.stage import HELD_SECONDS, Stage, endless, silent
+from tests.security.stage import HELD_SECONDS, Stage, endless, redirect, silent
 from tests.support.images import photo_jpeg
 from tests.support.report import table_lines
 from tests.support.servers import held, serving
@@ -31,7 +31,7 @@ WORKERS = ("compressor-1", "compressor-2", "tracker-worker-1", "tracker-worker-2
 @pytest.fixture
 async def stage(pipeline, ingest_url, tracker_url, notifier_url, auth_headers):
     picture = photo_jpeg(64, 48, seed=12)
-    async with serving({"a.jpg": picture}) as host:
+    async with serving({"a.jpg": picture, "creds.jpg": picture}) as host:
         made = Stage(
             ingest_url,
             tracker_url,
@@ -47,6 +47,8 @@ async def stage(pipeline, ingest_url, tracker_url, notifier_url, auth_headers):
                 "held.jpg": held(picture, host.release, at_most=HELD_SECONDS),
                 "endless": endless(made),
                 "silent": silent(),
+                "to-credentials": redirect(f"http://user:pw@127.0.0.1:{host.port}/creds.jpg"),
+                "to-long-label": redirect(f"http://{'a' * 64}.test/x.jpg"),
             }
         )
         yield made
