@@ -23,8 +23,9 @@ PROBLEM = "application/problem+json"
 
 async def stored_images(db: asyncpg.Connection, request_id: str) -> list[asyncpg.Record]:
     return await db.fetch(
-        "SELECT image_id, row_number, serial_number, product_name, position, input_url FROM images"
-        " WHERE request_id = $1 ORDER BY row_number, position",
+        "SELECT i.image_id, row_number, i.serial_number, p.product_name, i.position, i.input_url"
+        " FROM images i JOIN products p USING (request_id, row_number)"
+        " WHERE request_id = $1 ORDER BY row_number, i.position",
         uuid.UUID(request_id),
     )
 
@@ -285,3 +286,19 @@ async def test_more_rows_than_the_limit_is_a_422(fresh_database_url, bootstrap_s
     assert resp.status_code == 422
     assert "limit is 2" in resp.json()["errors"][-1]["message"]
     assert await counts(db) == before
+
+
+async def test_a_long_product_name_is_stored_once_not_once_per_image(ingest, db):
+    name = "N" * 1024  # the longest name accepted
+    urls = [f"{NOBODY}/many/{n}.jpg" for n in range(100)]  # the most URLs a row may hold
+
+    resp = await upload(ingest, csv_bytes(f'1,{name},"{",".join(urls)}"'))
+
+    assert resp.status_code == 202, resp.text
+    rid = uuid.UUID(resp.json()["request_id"])
+    assert await db.fetchval("SELECT count(*) FROM images WHERE request_id = $1", rid) == 100
+    products = await db.fetch("SELECT product_name FROM products WHERE request_id = $1", rid)
+    assert [p["product_name"] for p in products] == [name]
+    # Images keep no copy of the name: 100 images cost their URLs, not 100 × 1 KB of name.
+    columns = await db.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = 'images'")
+    assert "product_name" not in {c["column_name"] for c in columns}

@@ -29,9 +29,13 @@ async def new_request(pool: asyncpg.Pool, images: int) -> tuple[uuid.UUID, list[
             rid,
             images,
         )
+        await conn.execute(
+            "INSERT INTO products (request_id, row_number, serial_number, product_name) VALUES ($1, 2, 1, 'p')",
+            rid,
+        )
         await conn.executemany(
-            "INSERT INTO images (image_id, request_id, row_number, serial_number, product_name, position, input_url)"
-            " VALUES ($1, $2, 2, 1, 'p', $3, 'http://a/b.jpg')",
+            "INSERT INTO images (image_id, request_id, row_number, serial_number, position, input_url)"
+            " VALUES ($1, $2, 2, 1, $3, 'http://a/b.jpg')",
             [(image_id, rid, n) for n, image_id in enumerate(ids)],
         )
     return rid, ids

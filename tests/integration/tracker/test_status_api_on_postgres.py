@@ -49,15 +49,18 @@ async def new_request(
             await conn.fetchval("SELECT now()") if finished else None,
         )
         await conn.executemany(
-            "INSERT INTO images (image_id, request_id, row_number, serial_number, product_name, position,"
-            " input_url, status, output_url) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+            "INSERT INTO products (request_id, row_number, serial_number, product_name) VALUES ($1, $2, $3, $4)",
+            [(rid, n + 2, n + 1, name) for n, name in enumerate(names)],
+        )
+        await conn.executemany(
+            "INSERT INTO images (image_id, request_id, row_number, serial_number, position,"
+            " input_url, status, output_url) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
             [
                 (
                     uuid.uuid4(),
                     rid,
                     n + 2,
                     n + 1,
-                    name,
                     f"http://127.0.0.1:9/{n}.jpg",
                     "done" if finished else "pending",
                     f"http://127.0.0.1:9/out/{n}.jpg" if finished else None,

@@ -56,14 +56,16 @@ def test_the_plan_keeps_every_url_of_every_row_in_input_order_with_one_event_eac
     plan = plan_upload(parse_upload(data), data, UploadOptions(quality=40))
 
     rows = list(plan.image_rows())
-    assert [(r[2], r[3], r[4], r[5], r[6]) for r in rows] == [
-        (2, 1, "Shirt", 0, "http://a.example/1.jpg"),
-        (2, 1, "Shirt", 1, "http://a.example/2.jpg"),
-        (3, 2, "Hat", 0, "http://a.example/3.jpg"),
+    assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
+        (2, 1, 0, "http://a.example/1.jpg"),
+        (2, 1, 1, "http://a.example/2.jpg"),
+        (3, 2, 0, "http://a.example/3.jpg"),
     ]
     assert all(r[1] == plan.request_id for r in rows)
+    # Each product's name once, however many images it has.
+    assert list(plan.product_rows()) == [(plan.request_id, 2, 1, "Shirt"), (plan.request_id, 3, 2, "Hat")]
     events = [decode(topic, value) for topic, _, value in plan.outbox_rows()]
-    assert [(str(e.image_id), e.input_url, e.quality) for e in events] == [(r[0], r[6], 40) for r in rows]
+    assert [(str(e.image_id), e.input_url, e.quality) for e in events] == [(r[0], r[5], 40) for r in rows]
     assert [key.decode() for _, key, _ in plan.outbox_rows()] == [r[0] for r in rows]
     assert len({e.event_id for e in events}) == 3
 

@@ -95,15 +95,12 @@ class AsyncpgUploadRepository:
     @staticmethod
     async def _copy_images(conn: asyncpg.Connection, plan: UploadPlan) -> None:
         await conn.copy_records_to_table(
+            "products",
+            records=plan.product_rows(),
+            columns=["request_id", "row_number", "serial_number", "product_name"],
+        )
+        await conn.copy_records_to_table(
             "images",
             records=plan.image_rows(),
-            columns=[
-                "image_id",
-                "request_id",
-                "row_number",
-                "serial_number",
-                "product_name",
-                "position",
-                "input_url",
-            ],
+            columns=["image_id", "request_id", "row_number", "serial_number", "position", "input_url"],
         )

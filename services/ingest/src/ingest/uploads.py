@@ -59,11 +59,22 @@ class UploadPlan:
     def total_images(self) -> int:
         return len(self.images)
 
-    def image_rows(self) -> Iterator[tuple[str, UUID, int, int, str, int, str]]:
-        """Rows for COPY into images: image_id, request_id, row_number, serial, name, position, url."""
+    def product_rows(self) -> Iterator[tuple[UUID, int, int, str]]:
+        """Rows for COPY into products, one per product: request_id, row_number, serial, name."""
+        rid, last_row = self.request_id, None
+        for image in self.images:  # a product's images are consecutive
+            if image.row != last_row:
+                last_row = image.row
+                yield rid, image.row, image.serial_number, image.product_name
+
+    def image_rows(self) -> Iterator[tuple[str, UUID, int, int, int, str]]:
+        """Rows for COPY into images: image_id, request_id, row_number, serial, position, url.
+
+        The product's name is stored once, in products, not in each of its images.
+        """
         rid = self.request_id
-        for image_id, row, serial, name, position, url in self.images:
-            yield image_id, rid, row, serial, name, position, url
+        for image_id, row, serial, _name, position, url in self.images:
+            yield image_id, rid, row, serial, position, url
 
     def outbox_rows(self) -> Iterator[tuple[str, bytes, bytes]]:
         """(topic, key, value) of one image.requested event per image, each with a fresh event id."""

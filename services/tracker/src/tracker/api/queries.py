@@ -74,17 +74,19 @@ _STATUS = (
     " FROM requests WHERE request_id = $1 AND tenant_id = $2"
 )
 _OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_id = $2)"
+# A product's name is stored once (products); its images refer to it by row number.
+_WITH_NAMES = "FROM images i JOIN products p USING (request_id, row_number)"
 # The f-strings below join constant fragments only; every value is a bound parameter.
 _IMAGES_PAGE = (
-    "SELECT image_id, row_number, serial_number, product_name, position, input_url, output_url,"  # noqa: S608
-    " status, error_code, error_message, input_bytes, output_bytes, width, height,"
-    " output_format AS format, output_quality AS quality, ssim"
-    f" FROM images WHERE request_id = $1 AND {_OWNED} AND (row_number, position) > ($3, $4)"
-    " ORDER BY row_number, position LIMIT $5"
+    "SELECT i.image_id, row_number, i.serial_number, p.product_name, i.position, i.input_url,"  # noqa: S608
+    " i.output_url, i.status, i.error_code, i.error_message, i.input_bytes, i.output_bytes, i.width,"
+    " i.height, i.output_format AS format, i.output_quality AS quality, i.ssim"
+    f" {_WITH_NAMES} WHERE request_id = $1 AND {_OWNED} AND (row_number, i.position) > ($3, $4)"
+    " ORDER BY row_number, i.position LIMIT $5"
 )
 _OUTPUT_IMAGES = (
-    "SELECT row_number, serial_number, product_name, position, input_url, output_url"  # noqa: S608
-    f" FROM images WHERE request_id = $1 AND {_OWNED} ORDER BY row_number, position"
+    "SELECT row_number, i.serial_number, p.product_name, i.position, i.input_url, i.output_url"  # noqa: S608
+    f" {_WITH_NAMES} WHERE request_id = $1 AND {_OWNED} ORDER BY row_number, i.position"
 )
 
 
