@@ -53,6 +53,7 @@ async def test_status_has_exactly_the_documented_fields(client, repository):
         "created_at",
         "updated_at",
         "completed_at",
+        "eta_seconds",
     }
     assert (body["request_id"], body["total_images"], body["processed_images"]) == (str(rid), 2, 1)
     assert body["progress"] == 0.5

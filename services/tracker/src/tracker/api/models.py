@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from ..eta import MIN_FINISHED, WINDOW_SECONDS, RecentCompletions, eta_seconds
 from ..progress import Progress
 from .queries import ImageRow, RequestRow
 
@@ -27,15 +28,39 @@ class RequestStatus(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = Field(description="Null until every image is finished.")
+    eta_seconds: float | None = Field(
+        None,
+        description=(
+            "Estimated seconds until every image is finished: the remaining images (queued and in"
+            f" progress) over this request's own completion rate in the last {WINDOW_SECONDS:g} s."
+            " The fair scheduler gives each request its share of the compressors, so that rate is"
+            " the request's fair share and the estimate accounts for everybody else's work."
+            f" Null until {MIN_FINISHED} images finished within that window, and once finished."
+        ),
+    )
 
     @classmethod
     def of(cls, row: RequestRow) -> RequestStatus:
         progress = Progress(row.total_images, row.processed_images, row.failed_images, row.cancelled_images)
         queued = row.total_images - row.admitted_images - row.cancelled_images
-        fields = {k: getattr(row, k) for k in cls.model_fields if k not in ("progress", "queued_images")}
+        derived = ("progress", "queued_images", "eta_seconds")
+        fields = {k: getattr(row, k) for k in cls.model_fields if k not in derived}
         return cls.model_validate(
-            {**fields, "queued_images": queued, "progress": round(progress.fraction, 4)}
+            {
+                **fields,
+                "queued_images": queued,
+                "progress": round(progress.fraction, 4),
+                "eta_seconds": eta_of(row, progress),
+            }
         )
+
+
+def eta_of(row: RequestRow, progress: Progress) -> float | None:
+    if row.read_at is None or progress.finished:
+        return None
+    remaining = row.total_images - row.processed_images - row.failed_images - row.cancelled_images
+    recent = RecentCompletions(row.recent_finished, row.recent_first_finished_at, row.read_at)
+    return eta_seconds(remaining, recent)
 
 
 class ImageError(BaseModel):

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ..eta import WINDOW_SECONDS
 from .csv_output import OutputImage
 
 
@@ -31,6 +32,10 @@ class RequestRow:
     completed_at: datetime | None
     admitted_images: int = 0  # by the fair scheduler; queued = total - admitted - cancelled
     cancelled_images: int = 0
+    # This request's images finished within the ETA window (none read for a finished request).
+    recent_finished: int = 0
+    recent_first_finished_at: datetime | None = None
+    read_at: datetime | None = None  # PostgreSQL's now(), the clock finished_at was written with
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,18 @@ class ProgressQueries(Protocol):
     async def output_images(self, tenant_id: str, request_id: UUID) -> list[OutputImage]: ...
 
 
+# The recent completions go through images_finished_recently (finished_at > now() - window is a
+# range of that index, bounded by the pipeline's throughput over the window, not by the request's
+# size) and are read only while the request is unfinished.
 _STATUS = (
-    "SELECT request_id, tenant_id, status, total_images, processed_images, failed_images,"
-    " created_at, updated_at, completed_at, admitted_images, cancelled_images"
-    " FROM requests WHERE request_id = $1 AND tenant_id = $2"
+    "SELECT r.request_id, r.tenant_id, r.status, r.total_images, r.processed_images, r.failed_images,"
+    " r.created_at, r.updated_at, r.completed_at, r.admitted_images, r.cancelled_images,"
+    " w.recent_finished, w.recent_first_finished_at, now() AS read_at"
+    " FROM requests r CROSS JOIN LATERAL ("
+    "SELECT count(*)::int AS recent_finished, min(i.finished_at) AS recent_first_finished_at"
+    " FROM images i WHERE i.request_id = r.request_id AND r.completed_at IS NULL"
+    " AND i.finished_at > now() - make_interval(secs => $3::float8)) w"
+    " WHERE r.request_id = $1 AND r.tenant_id = $2"
 )
 _OWNED = "EXISTS (SELECT 1 FROM requests r WHERE r.request_id = $1 AND r.tenant_id = $2)"
 # A product's name is stored once (products); its images refer to it by row number.
@@ -97,7 +110,7 @@ class AsyncpgProgressQueries:
         self._pool = pool
 
     async def request_status(self, tenant_id: str, request_id: UUID) -> RequestRow | None:
-        row = await self._pool.fetchrow(_STATUS, request_id, tenant_id)
+        row = await self._pool.fetchrow(_STATUS, request_id, tenant_id, WINDOW_SECONDS)
         return None if row is None else RequestRow(**dict(row))
 
     async def images_page(
