@@ -8,8 +8,16 @@ import pytest
 from imgpipe_cli.downloads import file_name_for
 from imgpipe_cli.outcome import exit_code_for
 from imgpipe_cli.precheck import RowProblem, check_product_csv
+from imgpipe_cli.render import describe_eta
 from imgpipe_cli.summary import Summary
-from imgpipe_cli.watching import LiveProgressBar, ProgressLines, Snapshot, rate_and_eta
+from imgpipe_cli.watching import (
+    LiveProgressBar,
+    ProgressLines,
+    Snapshot,
+    Throughput,
+    rate_and_eta,
+    snapshot_of,
+)
 from rich.console import Console
 
 HEADER = "S. No.,Product Name,Input Image Urls\n"
@@ -120,7 +128,7 @@ def test_exit_codes_follow_the_request_status(status, code):
     assert exit_code_for(status) == code
 
 
-SNAPSHOT = Snapshot("processing", total=40, done=12, failed=3, rate=2.5, eta=10.0)
+SNAPSHOT = Snapshot("processing", total=40, done=12, failed=3, rate=2.5, eta=10.0, queued=20, cancelled=1)
 
 
 def test_on_a_terminal_the_live_bar_shows_done_failed_rate_and_eta():
@@ -131,7 +139,16 @@ def test_on_a_terminal_the_live_bar_shows_done_failed_rate_and_eta():
         bar.show(SNAPSHOT)
 
     drawn = screen.getvalue()
-    for expected in ("processing", "15/40", "12 done", "3 failed", "2.5 img/s", "ETA 0:00:10"):
+    expected_parts = (
+        "15/40",
+        "12 done",
+        "3 failed",
+        "20 queued",
+        "4 in progress",
+        "2.5 img/s",
+        "ETA 0:00:10",
+    )
+    for expected in ("processing", *expected_parts):
         assert expected in drawn
 
 
@@ -143,5 +160,37 @@ def test_elsewhere_progress_is_one_plain_line_per_change():
     lines.show(SNAPSHOT)
 
     assert screen.getvalue() == (
-        "progress: processing 15/40 (38%), 12 done, 3 failed, 2.5 img/s, ETA 0:00:10\n"
+        "progress: processing 15/40 (38%), 12 done, 3 failed, 20 queued, 4 in progress, 2.5 img/s,"
+        " ETA 0:00:10\n"
     )
+
+
+class StoppedClock:
+    """A clock for Throughput that the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_servers_fair_share_eta_wins_over_the_local_estimate():
+    clock = StoppedClock()
+    throughput = Throughput(clock)
+    status = {"status": "processing", "total_images": 100, "processed_images": 10, "failed_images": 0}
+    snapshot_of({**status, "queued_images": 60}, throughput)
+    clock.now += 10.0
+    status = {**status, "processed_images": 20, "queued_images": 50}
+
+    local = snapshot_of(status, throughput)
+    served = snapshot_of({**status, "eta_seconds": 42.5}, throughput)
+
+    assert local.eta == 80.0  # 80 left at the 1 image/s seen by this watch
+    assert served.eta == 42.5
+    assert (served.queued, served.in_progress) == (50, 30)
+
+
+def test_the_status_table_shows_the_servers_eta_or_a_dash():
+    assert describe_eta(95.4) == "0:01:35"
+    assert describe_eta(None) == "—"

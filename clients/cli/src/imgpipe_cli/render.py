@@ -6,6 +6,7 @@ Everything the server sent is rendered as plain Text, so brackets in a message a
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import typer
@@ -104,6 +105,7 @@ def status_table(status: dict[str, Any]) -> Table:
             ("Failed", status.get("failed_images")),
             ("Queued", status.get("queued_images", "—")),  # waiting for the fair scheduler
             ("Cancelled", status.get("cancelled_images", "—")),
+            ("ETA", describe_eta(status.get("eta_seconds"))),
             ("Progress", percent(status.get("progress"))),
             ("Created", status.get("created_at")),
             ("Updated", status.get("updated_at")),
@@ -249,6 +251,11 @@ def text(value: Any) -> Text:
 
 def percent(fraction: Any) -> str:
     return "—" if fraction is None else f"{float(fraction) * 100:.1f}%"
+
+
+def describe_eta(seconds: Any) -> str:
+    """The server's estimate (its fair share of the compressors), or a dash when it has none."""
+    return str(timedelta(seconds=round(seconds))) if isinstance(seconds, int | float) else "—"
 
 
 def describe_ratio(ratio: float | None) -> str:

@@ -37,7 +37,11 @@ class WaitPolicy:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One status reading with the rate and ETA measured since watching began."""
+    """One status reading: the rate measured since watching began, and the ETA.
+
+    The ETA is the server's `eta_seconds` when it gives one (it measures the request's own recent
+    rate, which is its fair share of the compressors); otherwise the estimate from this watch.
+    """
 
     status: str
     total: int
@@ -45,10 +49,17 @@ class Snapshot:
     failed: int
     rate: float | None
     eta: float | None
+    queued: int = 0  # waiting for the fair scheduler to admit them
+    cancelled: int = 0
 
     @property
     def finished(self) -> int:
         return self.done + self.failed
+
+    @property
+    def in_progress(self) -> int:
+        """Admitted images not finished yet."""
+        return max(self.total - self.finished - self.queued - self.cancelled, 0)
 
     def describe_rate(self) -> str:
         return "— img/s" if self.rate is None else f"{self.rate:.1f} img/s"
@@ -134,8 +145,12 @@ def snapshot_of(status: dict[str, Any], throughput: Throughput) -> Snapshot:
     total = int(status.get("total_images") or 0)
     done = int(status.get("processed_images") or 0)
     failed = int(status.get("failed_images") or 0)
-    rate, eta = throughput.measure(done + failed, total)
-    return Snapshot(str(status.get("status")), total, done, failed, rate, eta)
+    cancelled = int(status.get("cancelled_images") or 0)
+    rate, local_eta = throughput.measure(done + failed, total)
+    server_eta = status.get("eta_seconds")
+    eta = float(server_eta) if isinstance(server_eta, int | float) else local_eta
+    queued = int(status.get("queued_images") or 0)
+    return Snapshot(str(status.get("status")), total, done, failed, rate, eta, queued, cancelled)
 
 
 class LiveProgressBar:
@@ -149,11 +164,15 @@ class LiveProgressBar:
             MofNCompleteColumn(),
             TextColumn("[green]{task.fields[done]} done"),
             TextColumn("[red]{task.fields[failed]} failed"),
+            TextColumn("{task.fields[queued]} queued"),
+            TextColumn("{task.fields[in_progress]} in progress"),
             TextColumn("{task.fields[rate]}"),
             TextColumn("ETA {task.fields[eta]}"),
             console=console,
         )
-        self.task = self.progress.add_task("waiting", total=None, done=0, failed=0, rate="", eta="—")
+        self.task = self.progress.add_task(
+            "waiting", total=None, done=0, failed=0, queued=0, in_progress=0, rate="", eta="—"
+        )
 
     def __enter__(self) -> LiveProgressBar:
         self.progress.start()
@@ -170,6 +189,8 @@ class LiveProgressBar:
             completed=snapshot.finished,
             done=snapshot.done,
             failed=snapshot.failed,
+            queued=snapshot.queued,
+            in_progress=snapshot.in_progress,
             rate=snapshot.describe_rate(),
             eta=snapshot.describe_eta(),
         )
@@ -183,7 +204,7 @@ class ProgressLines:
 
     def __init__(self, console: Console):
         self.console = console
-        self.last_counts: tuple[str, int, int] | None = None
+        self.last_counts: tuple[str, int, int, int] | None = None
 
     def __enter__(self) -> ProgressLines:
         return self
@@ -192,7 +213,7 @@ class ProgressLines:
         return None
 
     def show(self, snapshot: Snapshot) -> None:
-        counts = (snapshot.status, snapshot.done, snapshot.failed)
+        counts = (snapshot.status, snapshot.done, snapshot.failed, snapshot.queued)
         if counts == self.last_counts:
             return
         self.last_counts = counts
@@ -206,7 +227,8 @@ def describe_progress(snapshot: Snapshot) -> str:
     share = snapshot.finished / snapshot.total if snapshot.total else 1.0
     return (
         f"progress: {snapshot.status} {snapshot.finished}/{snapshot.total} ({share * 100:.0f}%), "
-        f"{snapshot.done} done, {snapshot.failed} failed, {snapshot.describe_rate()}, "
+        f"{snapshot.done} done, {snapshot.failed} failed, {snapshot.queued} queued, "
+        f"{snapshot.in_progress} in progress, {snapshot.describe_rate()}, "
         f"ETA {snapshot.describe_eta()}"
     )
 
