@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -27,6 +28,11 @@ async def test_the_page_shows_queued_images_and_its_cancel_button_cancels(
     await page.goto(f"{ingest_url}/#{accepted['request_id']}")
 
     await expect(page.locator("#progress-text")).to_contain_text("queued (fair share)", timeout=30_000)
+    await expect(page.locator("#progress-text")).to_contain_text("in progress")
+    # The server's fair-share ETA, once a few of the request's images finished.
+    await expect(page.locator("#progress-eta")).to_contain_text(
+        re.compile(r"about \d+ (s|min \d\d s) left"), timeout=30_000
+    )
     await page.click("#cancel")
     await expect(page.locator("#status-badge")).to_have_text("cancelled", timeout=60_000)
 

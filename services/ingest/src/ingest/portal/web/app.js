@@ -357,6 +357,7 @@
       bar.value = 0;
       $("#progress-percent").textContent = "0%";
       $("#progress-text").textContent = "waiting for the first update…";
+      $("#progress-eta").textContent = "";
       badge.textContent = "";
       badge.className = "badge";
       return;
@@ -372,12 +373,23 @@
     const running = Math.max(total - finished - queued, 0);
     $("#progress-text").textContent =
       `${status.processed_images} of ${total} done · ${status.failed_images} failed` +
-      (running ? ` · ${running} to go` : "") +
+      // With images queued, the admitted ones are told apart from them as "in progress".
+      (running ? ` · ${running} ${queued ? "in progress" : "to go"}` : "") +
       (queued ? ` · ${queued} queued (fair share)` : "") +
       (cancelled ? ` · ${cancelled} cancelled` : "");
+    // The server's estimate: what remains over this request's own recent rate, its fair share.
+    const eta = status.completed_at ? null : status.eta_seconds;
+    $("#progress-eta").textContent = typeof eta === "number" ? `· about ${formatDuration(eta)} left` : "";
     show($("#cancel"), !status.completed_at && status.status !== "cancelled");
     badge.textContent = status.status.replaceAll("_", " ");
     badge.className = `badge ${status.status}`;
+  }
+
+  function formatDuration(seconds) {
+    const whole = Math.max(Math.round(seconds), 1);
+    if (whole < 60) return `${whole} s`;
+    if (whole < 3600) return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, "0")} s`;
+    return `${Math.floor(whole / 3600)} h ${String(Math.floor((whole % 3600) / 60)).padStart(2, "0")} min`;
   }
 
   // --- results: summary, failures, gallery, download ---------------------------------------------
