@@ -181,8 +181,10 @@ async def test_two_tenants_share_the_compressors_by_weight_while_both_run(
             f"{ingest_url}/tenants/{a}/weight", json={"weight": weight_a}, headers=bearer(api_key)
         )
     assert resp.status_code == 200
-    first = await upload_csv(ingest_url, catalogue(image_host, SHARE_IMAGES, "wa"), headers=bearer(a_key))
-    await asyncio.sleep(2.0)
+    # A has twice B's images, so both run together until one finishes whatever the pipeline's speed
+    # (with equal sizes and a 2 s head start, a fast quiet stack finished A before B began).
+    first = await upload_csv(ingest_url, catalogue(image_host, 2 * SHARE_IMAGES, "wa"), headers=bearer(a_key))
+    await asyncio.sleep(0.5)
     second = await upload_csv(ingest_url, catalogue(image_host, SHARE_IMAGES, "wb"), headers=bearer(b_key))
     await wait_for_completion(first["status_url"], timeout=300, headers=bearer(a_key))
     await wait_for_completion(second["status_url"], timeout=300, headers=bearer(b_key))

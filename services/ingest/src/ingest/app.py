@@ -122,4 +122,6 @@ async def connect_resources(settings: Settings) -> AsyncIterator[Resources]:
         finally:
             await stop_task(scheduler_task)
             await stop_task(relay_task)
+            if probe is not None:
+                await asyncio.to_thread(probe.close)
             await asyncio.to_thread(producer.close)

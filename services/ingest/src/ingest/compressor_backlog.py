@@ -13,8 +13,7 @@ import asyncio
 from typing import Protocol
 
 import structlog
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, TopicPartition
 from pipeline_schemas import IMAGE_REQUESTED
 
 log = structlog.get_logger(__name__)
@@ -26,9 +25,18 @@ class BacklogProbe(Protocol):
 
 
 class KafkaCompressorBacklog:
+    """Reads the lag through a consumer that never joins the group (no subscribe): committed
+    offsets and watermarks are plain requests with their own timeouts.
+
+    Not the AdminClient's list_offsets / list_consumer_group_offsets: with the broker down, those
+    crashed the whole ingest process on a librdkafka assertion (rd_kafka_enq_once_del_source_return,
+    seen in tests/e2e/test_kafka_outage.py).
+    """
+
     def __init__(self, bootstrap_servers: str, group_id: str) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-        self._group = group_id
+        self._consumer = Consumer(
+            {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False}
+        )
 
     async def backlog(self) -> int | None:
         """The group's lag on image.requested, or None when Kafka does not answer in time."""
@@ -38,20 +46,19 @@ class KafkaCompressorBacklog:
             log.warning("scheduler.backlog_unknown", error=repr(exc))
             return None
 
+    def close(self) -> None:
+        """Never joined the group, so there is nothing to leave; frees its connections."""
+        self._consumer.close()
+
     def _lag(self) -> int:
         topic = IMAGE_REQUESTED.name
-        partitions = self._admin.list_topics(topic, timeout=REQUEST_TIMEOUT).topics[topic].partitions
-        wanted = [TopicPartition(topic, p) for p in partitions]
-        latest = self._admin.list_offsets(
-            {tp: OffsetSpec.latest() for tp in wanted}, request_timeout=REQUEST_TIMEOUT
-        )
-        ends = {tp.partition: future.result(REQUEST_TIMEOUT).offset for tp, future in latest.items()}
-        request = ConsumerGroupTopicPartitions(self._group, wanted)
-        found = self._admin.list_consumer_group_offsets([request], request_timeout=REQUEST_TIMEOUT)
-        committed = found[self._group].result(REQUEST_TIMEOUT).topic_partitions
+        metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT).topics[topic]
+        wanted = [TopicPartition(topic, p) for p in metadata.partitions]
+        committed = self._consumer.committed(wanted, timeout=REQUEST_TIMEOUT)
         lag = 0
         for tp in committed:
+            _, end = self._consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT, cached=False)
             # No commit yet (negative offset): the group reads from the beginning of what is kept.
             start = tp.offset if tp.offset >= 0 else 0
-            lag += max(0, ends.get(tp.partition, 0) - start)
+            lag += max(0, end - start)
         return lag
