@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -17,11 +16,10 @@ from pipeline_schemas import TOPICS
 
 from . import procs
 from .profiles import BRIDGE_ADDRESS, CACHE_DIR, REPO_ROOT, Profile
-from .system import ensure_commands
+from .system import maven_classpath
 
 KAFKA_VERSION = "4.3.1"
 POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 READY_TIMEOUT = 120.0
 
 
@@ -31,31 +29,7 @@ def libs_dir() -> Path:
 
 def ensure_jars() -> Path:
     """Resolve the broker's runtime classpath once; later starts download nothing."""
-    target = libs_dir()
-    marker = target / ".complete"
-    if marker.exists():
-        return target
-    ensure_commands({"java": "openjdk-17-jre-headless", "mvn": "maven"})
-    tmp = target.with_name("libs.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run(  # noqa: S603 - mvn from PATH by design (installed from Debian when missing)
-        [  # noqa: S607
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(POM),
-            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={tmp}",
-            f"-Dkafka.version={KAFKA_VERSION}",
-        ],
-        check=True,
-    )
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    marker.touch()
-    return target
+    return maven_classpath(POM, libs_dir(), {"kafka.version": KAFKA_VERSION})
 
 
 def node_name(profile: Profile, node: int) -> str:

@@ -8,8 +8,6 @@ a browser while nobody without the key can write.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,11 +15,10 @@ from pathlib import Path
 
 from . import procs
 from .profiles import CACHE_DIR, OBJECT_STORE_BUCKET, REPO_ROOT, Profile
-from .system import ensure_commands
+from .system import maven_classpath
 
 S3PROXY_VERSION = "2.7.0"
 POM = REPO_ROOT / "infra" / "s3proxy" / "pom.xml"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 NAME = "object-store"
 READY_TIMEOUT = 60.0
 
@@ -42,30 +39,7 @@ def libs_dir() -> Path:
 
 def ensure_jars() -> Path:
     """Resolve s3proxy's classpath once; later starts download nothing."""
-    target = libs_dir()
-    if (target / ".complete").exists():
-        return target
-    ensure_commands({"java": "openjdk-17-jre-headless", "mvn": "maven"})
-    tmp = target.with_name("libs.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run(  # noqa: S603 - mvn from PATH by design, like kafka.ensure_jars
-        [  # noqa: S607
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(POM),
-            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={tmp}",
-            f"-Ds3proxy.version={S3PROXY_VERSION}",
-        ],
-        check=True,
-    )
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    (target / ".complete").touch()
-    return target
+    return maven_classpath(POM, libs_dir(), {"s3proxy.version": S3PROXY_VERSION})
 
 
 def data_dir(profile: Profile) -> Path:
