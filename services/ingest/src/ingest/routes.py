@@ -130,7 +130,7 @@ async def upload(
         OutputFormat | None, Form(alias="format", description="Output format: jpeg (default), webp, avif.")
     ] = None,
     optimize: Annotated[
-        bool | None, Form(description="JPEG only: optimal Huffman tables, same pixels (default true).")
+        bool | None, Form(description="JPEG only: optimal Huffman tables, same pixels (default false).")
     ] = None,
     progressive: Annotated[
         bool | None, Form(description="JPEG only: progressive scans, same pixels (default false).")
@@ -174,9 +174,9 @@ async def upload(
         idempotency_key,
         caller.tenant_id,
         output_format or "jpeg",
-        # Optimized Huffman tables are the JPEG default: same pixels, 11 % fewer bytes for
-        # 8 % more CPU per image (bench/formats_bench.py; docs/api.md#output-formats-and-quality).
-        optimize if optimize is not None else output_format in (None, "jpeg"),
+        # Optimized Huffman tables are asked for, not the default: 11 % fewer bytes, but encoding
+        # takes twice as long, 1.22-1.36x the CPU per image with decoding (docs/api.md#optimize).
+        bool(optimize),
         bool(progressive),
         priority,
     )
