@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
+from compressor.app import claims_pool
 from compressor.sources import Busy, Owned, PgSourceClaims, Settled
 from compressor.storage import url_digest
 from pipeline_schemas import ImageCompressed, ImageCompressionFailed
@@ -108,3 +109,27 @@ async def test_a_failure_is_settled_too(claims):
 async def test_starts_count_how_often_the_same_image_took_its_claim(claims):
     request, image, digest = uuid.uuid4(), uuid.uuid4(), url_digest(URL)
     assert [await claims.claim(request, digest, image) for _ in range(3)] == [Owned(1), Owned(2), Owned(3)]
+
+
+async def test_the_claims_pool_sends_only_the_claims_statements_and_still_rolls_back(database_url):
+    """No reset query per release (two round trips per image saved); an open transaction still ends."""
+    pool = await claims_pool(database_url, max_size=1)
+    try:
+        seen: list[str] = []
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda record: seen.append(record.query))
+        claims = PgSourceClaims(pool, lease_seconds=30)
+        request, image = uuid.uuid4(), uuid.uuid4()
+        assert await claims.claim(request, url_digest(URL), image) == Owned()
+        await claims.settle(request, url_digest(URL), image, done(request, image))
+        assert [q.split()[0] for q in seen] == ["INSERT", "UPDATE"]
+
+        async with pool.acquire() as conn:
+            left_open = conn.transaction()
+            await left_open.start()
+            await conn.execute("SET LOCAL application_name = 'left-open'")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SHOW application_name") != "left-open"
+    finally:
+        await pool.close()

@@ -13,7 +13,8 @@ def test_every_compressor_member_keeps_pillows_memory_blocks():
         for name in services.commands(profile):
             if name.startswith("compressor"):
                 env = services.own_env(profile, name)
-                assert (env["PILLOW_BLOCKS_MAX"], env["PILLOW_BLOCK_SIZE"]) == ("16", "64m")
+                assert (env["PILLOW_BLOCKS_MAX"], env["PILLOW_BLOCK_SIZE"]) == ("128", "1m")
+                assert env["MALLOC_MMAP_THRESHOLD_"] == str(4 * 1024 * 1024)
 
 
 def test_the_members_on_one_machine_follow_the_cores():

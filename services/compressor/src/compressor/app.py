@@ -92,7 +92,7 @@ async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
         log.warning("claims.disabled", reason="no DATABASE_URL" if settings.dedupe else "dedupe off")
         yield NoClaims()
         return
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4, command_timeout=10)
+    pool = await claims_pool(settings.database_url)
     try:
         claims = PgSourceClaims(pool, settings.claim_lease_seconds)
         try:
@@ -103,6 +103,22 @@ async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(pool.close(), timeout=5)
+
+
+async def claims_pool(dsn: str, max_size: int = 4) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, command_timeout=10, reset=keep_session
+    )
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Release a claims connection without asyncpg's reset query (RESET ALL, UNLISTEN *, ...).
+
+    The claims statements leave no session state behind (no SET, LISTEN, cursor or session
+    lock), so the default reset was a round trip per statement for nothing: two per image.
+    asyncpg still rolls back a transaction left open before calling this.
+    """
+    del conn
 
 
 def download_limits(settings: Settings) -> DownloadLimits:
