@@ -8,12 +8,13 @@ speed on one thread (the pool around `compress` is what uses the cores).
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import cast
 
 from PIL import Image
 from pipeline_schemas.images import OUTPUT_FORMATS, OutputFormat
+
+from . import memfile
 
 __all__ = ["OUTPUT_FORMATS", "OutputFormat", "EncodeSettings", "encode", "prepared"]
 
@@ -74,12 +75,10 @@ def encode(picture: Image.Image, settings: EncodeSettings, icc_profile: bytes | 
     profile = icc_profile_matching(icc_profile, picture.mode)
     if profile:
         params["icc_profile"] = profile
-    buffer = io.BytesIO()
     try:
-        picture.save(buffer, settings.format.upper(), **params)
+        return memfile.saved(picture, settings.format.upper(), params)
     except (OSError, ValueError) as error:
         raise EncodeError(f"{picture.mode} image cannot be made {settings.format}: {error}") from error
-    return buffer.getvalue()
 
 
 def _params(settings: EncodeSettings) -> dict[str, object]:
