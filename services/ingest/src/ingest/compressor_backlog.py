@@ -13,7 +13,7 @@ import asyncio
 from typing import Protocol
 
 import structlog
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from pipeline_schemas import IMAGE_REQUESTED
 
 log = structlog.get_logger(__name__)
@@ -53,12 +53,20 @@ class KafkaCompressorBacklog:
     def _lag(self) -> int:
         topic = IMAGE_REQUESTED.name
         metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT).topics[topic]
-        wanted = [TopicPartition(topic, p) for p in metadata.partitions]
-        committed = self._consumer.committed(wanted, timeout=REQUEST_TIMEOUT)
+        partitions = sorted(metadata.partitions)
+        committed = self._consumer.committed(
+            [TopicPartition(topic, p) for p in partitions], timeout=REQUEST_TIMEOUT
+        )
+        # Every partition's end in one ListOffsets request (timestamp OFFSET_END: the latest
+        # offset), not one request per partition as get_watermark_offsets makes: the scheduler
+        # asks five times a second while images wait.
+        ends = self._consumer.offsets_for_times(
+            [TopicPartition(topic, p, OFFSET_END) for p in partitions], timeout=REQUEST_TIMEOUT
+        )
+        end_of = {tp.partition: tp.offset for tp in ends}
         lag = 0
         for tp in committed:
-            _, end = self._consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT, cached=False)
             # No commit yet (negative offset): the group reads from the beginning of what is kept.
             start = tp.offset if tp.offset >= 0 else 0
-            lag += max(0, end - start)
+            lag += max(0, end_of[tp.partition] - start)
         return lag
