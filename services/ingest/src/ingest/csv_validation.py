@@ -10,6 +10,7 @@ from dataclasses import dataclass
 # The header contract (column names and accepted spellings) is shared with the CLI's pre-check.
 from pipeline_schemas import NAME_COLUMN, REQUIRED_COLUMNS, SERIAL_COLUMN, URLS_COLUMN, canonical_column
 
+from .plain_rows import plain_serial, plain_url_list
 from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
 
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
@@ -42,13 +43,47 @@ class Product:
 
 @dataclass(frozen=True)
 class ValidatedUpload:
-    """Every product of an upload that passed validation."""
+    """Every product of an upload that passed validation, by column: no object per product or URL.
 
-    products: tuple[Product, ...]
+    ``url_cells[i]`` holds the URLs of product i joined by commas (a URL never holds a comma:
+    the cell was split on them).
+    """
+
+    rows: list[int]
+    serials: list[int]
+    names: list[str]
+    url_cells: list[str]
+    total_images: int
 
     @property
-    def total_images(self) -> int:
-        return sum(len(product.urls) for product in self.products)
+    def products(self) -> tuple[Product, ...]:
+        return tuple(
+            Product(row, serial, name, tuple(cell.split(",")))
+            for row, serial, name, cell in zip(
+                self.rows, self.serials, self.names, self.url_cells, strict=True
+            )
+        )
+
+
+class _Collected:
+    """The columns of a ValidatedUpload while they are being read."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.serials: list[int] = []
+        self.names: list[str] = []
+        self.url_cells: list[str] = []
+        self.total_images = 0
+
+    def add(self, row: int, serial: int, name: str, url_cell: str, images: int) -> None:
+        self.rows.append(row)
+        self.serials.append(serial)
+        self.names.append(name)
+        self.url_cells.append(url_cell)
+        self.total_images += images
+
+    def upload(self) -> ValidatedUpload:
+        return ValidatedUpload(self.rows, self.serials, self.names, self.url_cells, self.total_images)
 
 
 class CsvValidationError(Exception):
@@ -134,9 +169,9 @@ def parse_upload(
     log = _ErrorLog(max_errors)
     products = read_products(records, layout, limits, log)
     log.raise_if_any()
-    if not products:
+    if not products.rows:
         raise file_error(header_line, "the file has a header but no product rows")
-    return ValidatedUpload(tuple(products))
+    return products.upload()
 
 
 def file_error(row: int, message: str) -> CsvValidationError:
@@ -220,9 +255,13 @@ def shorten(text: str) -> str:
 
 def read_products(
     records: Iterator[tuple[int, list[str]]], layout: _Layout, limits: RowLimits, log: _ErrorLog
-) -> list[Product]:
-    """Validate data records into products, logging errors until the cap or row limit."""
-    products: list[Product] = []
+) -> _Collected:
+    """Validate data records into products, logging errors until the cap or row limit.
+
+    A plain row (plain_rows) is taken as it is; any other goes through validate_row, which
+    words its errors. Once an error is logged, products are no longer kept (only checked).
+    """
+    products = _Collected()
     first_row_of_serial: dict[int, int] = {}
     data_rows = 0
     try:
@@ -231,12 +270,42 @@ def read_products(
             if data_rows > limits.max_rows:
                 log.add(line, "", f"too many rows: the limit is {limits.max_rows}")
                 break
+            if plain_row(line, cells, layout, first_row_of_serial, limits, products, log):
+                continue
             product = validate_row(line, cells, layout, first_row_of_serial, log, limits)
             if product is not None and not log.errors:
-                products.append(product)
+                products.add(
+                    line, product.serial_number, product.name, ",".join(product.urls), len(product.urls)
+                )
     except _MalformedCsv as exc:
         log.add(exc.line, "", f"malformed CSV: {exc.reason}")
     return products
+
+
+def plain_row(
+    line: int,
+    cells: list[str],
+    layout: _Layout,
+    first_row_of_serial: dict[int, int],
+    limits: RowLimits,
+    products: _Collected,
+    log: _ErrorLog,
+) -> bool:
+    """Accept a row that passes the fast checks (True); False leaves the row to validate_row."""
+    if len(cells) != layout.width and not (layout.urls_column_is_last and len(cells) > layout.width):
+        return False
+    serial_cell, name = cells[layout.serial_index], cells[layout.name_index]
+    if not (plain_serial(serial_cell, MAX_SERIAL_DIGITS) and 0 < len(name) <= limits.max_name_length):
+        return False
+    url_cell = ",".join(url_cells_of(cells, layout))
+    if not plain_url_list(url_cell, limits.max_urls_per_row):
+        return False
+    serial = int(serial_cell)
+    if first_row_of_serial.setdefault(serial, line) != line:
+        return False  # a duplicate: validate_row words it
+    if not log.errors:
+        products.add(line, serial, name, url_cell, url_cell.count(",") + 1)
+    return True
 
 
 def validate_row(

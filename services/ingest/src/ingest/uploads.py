@@ -1,7 +1,8 @@
 """Turning a validated CSV into a request plan: ids for the request and every image, and its events.
 
-An upload may hold 300,000 images, so the plan keeps one small tuple per image and the events
-are encoded while they are copied into the outbox: no model object per image is ever built.
+An upload may hold 300,000 images, so the plan keeps the validated columns and six random bytes
+per image id; COPY text is encoded a chunk at a time while it is sent: no object per image is
+ever kept.
 """
 
 from __future__ import annotations
@@ -9,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal
 from uuid import UUID, uuid4
 
 from pipeline_schemas import IMAGE_REQUESTED, ImageRequested, encode, utc_now
 from pipeline_schemas.images import OutputFormat
 
+from .copy_format import OrderedIds, images_chunk, products_chunk
 from .csv_validation import ValidatedUpload
 from .scheduling import Priority
 
@@ -35,54 +36,73 @@ class UploadOptions:
     priority: Priority = "normal"
 
 
-class PlannedImage(NamedTuple):
-    """One image slot; ids are canonical UUID strings (asyncpg encodes them as uuid)."""
-
-    image_id: str
-    row: int
-    serial_number: int
-    product_name: str
-    position: int
-    input_url: str
+# Rows of products per COPY chunk: about 1 MB of images text with three URLs a row, built off the
+# event loop while PostgreSQL takes in the previous chunk.
+COPY_CHUNK_PRODUCTS = 5000
 
 
 @dataclass(frozen=True)
 class UploadPlan:
+    """A validated upload with its ids, encoded for COPY a chunk at a time (no object per image)."""
+
     request_id: UUID
     file_sha256: str
     options: UploadOptions
-    total_products: int
-    images: list[PlannedImage]
+    upload: ValidatedUpload
+    image_ids: OrderedIds
     occurred_at: datetime = field(default_factory=utc_now)
 
     @property
+    def total_products(self) -> int:
+        return len(self.upload.rows)
+
+    @property
     def total_images(self) -> int:
-        return len(self.images)
+        return self.upload.total_images
 
     def product_rows(self) -> Iterator[tuple[UUID, int, int, str]]:
-        """Rows for COPY into products, one per product: request_id, row_number, serial, name."""
-        rid, last_row = self.request_id, None
-        for image in self.images:  # a product's images are consecutive
-            if image.row != last_row:
-                last_row = image.row
-                yield rid, image.row, image.serial_number, image.product_name
+        """Rows of products, one per product: request_id, row_number, serial, name."""
+        rid, up = self.request_id, self.upload
+        for row, serial, name in zip(up.rows, up.serials, up.names, strict=True):
+            yield rid, row, serial, name
 
     def image_rows(self) -> Iterator[tuple[str, UUID, int, int, int, str]]:
-        """Rows for COPY into images: image_id, request_id, row_number, serial, position, url.
+        """Rows of images: image_id, request_id, row_number, serial, position, url.
 
         The product's name is stored once, in products, not in each of its images.
         """
-        rid = self.request_id
-        for image_id, row, serial, _name, position, url in self.images:
-            yield image_id, rid, row, serial, position, url
+        rid, up, ids = self.request_id, self.upload, iter(self.image_ids.render(0, self.total_images))
+        for row, serial, cell in zip(up.rows, up.serials, up.url_cells, strict=True):
+            for position, url in enumerate(cell.split(",")):
+                yield next(ids), rid, row, serial, position, url
+
+    def copy_chunks(self) -> int:
+        """How many chunks products_copy and images_copy are cut into."""
+        return -(-self.total_products // COPY_CHUNK_PRODUCTS)
+
+    def chunk(self, number: int) -> slice:
+        """Products of COPY chunk `number` (see copy_chunks)."""
+        return slice(number * COPY_CHUNK_PRODUCTS, (number + 1) * COPY_CHUNK_PRODUCTS)
+
+    def products_copy(self, number: int) -> bytes:
+        """Chunk `number` of products in COPY text format."""
+        up, part = self.upload, self.chunk(number)
+        return products_chunk(self.request_id, up.rows[part], up.serials[part], up.names[part])
+
+    def images_copy(self, number: int, first_image: int) -> tuple[bytes, int]:
+        """Chunk `number` of images in COPY text format, and the next chunk's first image."""
+        up, part = self.upload, self.chunk(number)
+        return images_chunk(
+            self.request_id, up.rows[part], up.serials[part], up.url_cells[part], self.image_ids, first_image
+        )
 
     def outbox_rows(self) -> Iterator[tuple[str, bytes, bytes]]:
         """(topic, key, value) of one image.requested event per image, each with a fresh event id."""
         template = RequestedEventTemplate(self.request_id, self.options, self.occurred_at)
         topic = IMAGE_REQUESTED.name
-        event_ids = uuid4_strings(len(self.images))
-        for event_id, image in zip(event_ids, self.images, strict=True):
-            yield topic, image.image_id.encode(), template.encode(event_id, image.image_id, image.input_url)
+        event_ids = uuid4_strings(self.total_images)
+        for event_id, (image_id, *_, url) in zip(event_ids, self.image_rows(), strict=True):
+            yield topic, image_id.encode(), template.encode(event_id, image_id, url)
 
 
 class RequestedEventTemplate:
@@ -143,21 +163,10 @@ def uuid4_strings(count: int) -> list[str]:
 
 
 def ordered_uuid_strings(count: int) -> list[str]:
-    """`count` UUIDv7 strings (RFC 9562, method 1) that sort in the order given.
-
-    48-bit Unix milliseconds, then a 26-bit sequence number (12 bits in rand_a, 14 after the
-    variant), then 48 random bits. Image ids in input order append to the right edge of the
-    primary-key index instead of landing at random pages: COPY of 300,000 images is much faster.
-    """
-    if count >= 1 << 26:
+    """`count` UUIDv7 strings in sorting order (random version-4 ones beyond 2**26)."""
+    if count >= OrderedIds.MAX:
         return uuid4_strings(count)
-    millis = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
-    prefix = f"{millis[:8]}-{millis[8:]}-7"
-    tails = os.urandom(6 * count).hex()
-    return [
-        f"{prefix}{seq >> 14:03x}-{0x8000 | seq & 0x3FFF:04x}-{tails[12 * seq : 12 * seq + 12]}"
-        for seq in range(count)
-    ]
+    return OrderedIds(count).render(0, count)
 
 
 def file_digest(data: bytes) -> str:
@@ -165,10 +174,4 @@ def file_digest(data: bytes) -> str:
 
 
 def plan_upload(upload: ValidatedUpload, data: bytes, options: UploadOptions) -> UploadPlan:
-    image_ids = iter(ordered_uuid_strings(upload.total_images))
-    images = [
-        PlannedImage(next(image_ids), product.row, product.serial_number, product.name, position, url)
-        for product in upload.products
-        for position, url in enumerate(product.urls)
-    ]
-    return UploadPlan(uuid4(), file_digest(data), options, len(upload.products), images)
+    return UploadPlan(uuid4(), file_digest(data), options, upload, OrderedIds(upload.total_images))
