@@ -21,14 +21,15 @@ ALTER TABLE products DROP CONSTRAINT products_request_id_fkey;
 
 CREATE FUNCTION check_request_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    wanted bigint;
+    wanted uuid[];
     locked bigint;
 BEGIN
-    SELECT count(*) INTO wanted FROM (SELECT DISTINCT request_id FROM inserted) AS ids;
+    -- One pass over the new rows (an upload's are all of one request), then one lookup per request.
+    SELECT array_agg(request_id) INTO wanted FROM (SELECT DISTINCT request_id FROM inserted) AS ids;
     SELECT count(*) INTO locked FROM (
-        SELECT 1 FROM requests WHERE request_id IN (SELECT request_id FROM inserted) FOR KEY SHARE
+        SELECT 1 FROM requests WHERE request_id = ANY (wanted) FOR KEY SHARE
     ) AS held;
-    IF locked <> wanted THEN
+    IF locked <> coalesce(cardinality(wanted), 0) THEN
         RAISE EXCEPTION 'insert into "%" refers to a request that does not exist', TG_TABLE_NAME
             USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME;
     END IF;

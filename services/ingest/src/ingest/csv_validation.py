@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ from .url_checks import describe_url_problem, is_plain_web_url, quote_for_messag
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _QUOTED_LIMIT = 80  # characters of a cell quoted in a message
 _EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
 # Three columns are expected; a header far wider is refused whole, without looking at each cell.
@@ -189,9 +190,15 @@ def decode_upload(data: bytes) -> str:
         raise CsvValidationError([RowError(line, "", message)]) from None
 
 
+def lines_of(text: str) -> Iterator[str]:
+    """The lines io.StringIO(text, newline="") yields (ends kept; split at \\r\\n, \\r or \\n only),
+    without StringIO's copy of the whole text at four bytes a character (70 MB for a 17 MB upload)."""
+    return (match.group() for match in _LINE.finditer(text))
+
+
 def read_numbered_records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Yield (starting physical line, trimmed cells) for every non-blank CSV record."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(lines_of(text))
     previous_end = 0
     try:
         for fields in reader:
