@@ -7,7 +7,8 @@ import random
 
 import pytest
 from ingest import csv_validation
-from ingest.csv_validation import CsvValidationError, lines_of, parse_upload
+from ingest.csv_records import lines_of
+from ingest.csv_validation import CsvValidationError, parse_upload
 from ingest.plain_rows import plain_url_list
 from ingest.url_checks import describe_url_problem, is_plain_web_url
 

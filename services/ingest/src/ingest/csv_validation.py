@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 # The header contract (column names and accepted spellings) is shared with the CLI's pre-check.
 from pipeline_schemas import NAME_COLUMN, REQUIRED_COLUMNS, SERIAL_COLUMN, URLS_COLUMN, canonical_column
 
+from .csv_records import MalformedCsv, read_numbered_records
 from .plain_rows import plain_serial, plain_url_list
 from .url_checks import describe_url_problem, is_plain_web_url, quote_for_message, quote_url_for_message
+from .validated import Collected, Product, ValidatedUpload
 
 MAX_SERIAL_DIGITS = 18  # keeps every serial number inside a signed 64-bit integer
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-_OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _QUOTED_LIMIT = 80  # characters of a cell quoted in a message
 _EXPECTED_HEADER = ", ".join(REQUIRED_COLUMNS)
 # Three columns are expected; a header far wider is refused whole, without looking at each cell.
@@ -33,61 +31,6 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True)
-class Product:
-    """One valid product row with its image URLs in file order."""
-
-    row: int
-    serial_number: int
-    name: str
-    urls: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ValidatedUpload:
-    """Every product of an upload that passed validation, by column: no object per product or URL.
-
-    ``url_cells[i]`` holds the URLs of product i joined by commas (a URL never holds a comma:
-    the cell was split on them).
-    """
-
-    rows: list[int]
-    serials: list[int]
-    names: list[str]
-    url_cells: list[str]
-    total_images: int
-
-    @property
-    def products(self) -> tuple[Product, ...]:
-        return tuple(
-            Product(row, serial, name, tuple(cell.split(",")))
-            for row, serial, name, cell in zip(
-                self.rows, self.serials, self.names, self.url_cells, strict=True
-            )
-        )
-
-
-class _Collected:
-    """The columns of a ValidatedUpload while they are being read."""
-
-    def __init__(self) -> None:
-        self.rows: list[int] = []
-        self.serials: list[int] = []
-        self.names: list[str] = []
-        self.url_cells: list[str] = []
-        self.total_images = 0
-
-    def add(self, row: int, serial: int, name: str, url_cell: str, images: int) -> None:
-        self.rows.append(row)
-        self.serials.append(serial)
-        self.names.append(name)
-        self.url_cells.append(url_cell)
-        self.total_images += images
-
-    def upload(self) -> ValidatedUpload:
-        return ValidatedUpload(self.rows, self.serials, self.names, self.url_cells, self.total_images)
-
-
 class CsvValidationError(Exception):
     """The upload was rejected; ``errors`` lists the problems found up to the cap, ``omitted`` counts the rest."""
 
@@ -97,15 +40,6 @@ class CsvValidationError(Exception):
         first = self.errors[0] if self.errors else None
         summary = f"row {first.row}: {first.message}" if first else "invalid CSV"
         super().__init__(f"{len(self.errors)} CSV error(s); first at {summary}")
-
-
-class _MalformedCsv(Exception):
-    """The csv module could not read the record starting at ``line``."""
-
-    def __init__(self, line: int, reason: str):
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -191,40 +125,13 @@ def decode_upload(data: bytes) -> str:
         raise CsvValidationError([RowError(line, "", message)]) from None
 
 
-def lines_of(text: str) -> Iterator[str]:
-    """The lines io.StringIO(text, newline="") yields (ends kept; split at \\r\\n, \\r or \\n only),
-    without StringIO's copy of the whole text at four bytes a character (70 MB for a 17 MB upload).
-
-    str.splitlines cuts the same way unless the text holds one of the other breaks it knows.
-    """
-    if _OTHER_LINE_BREAKS.search(text) is None:
-        return iter(text.splitlines(keepends=True))
-    return (match.group() for match in _LINE.finditer(text))
-
-
-def read_numbered_records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (starting physical line, trimmed cells) for every non-blank CSV record."""
-    reader = csv.reader(lines_of(text))
-    del text  # the lines are a copy: the whole text need not live on while they are read
-    previous_end = 0
-    try:
-        for fields in reader:
-            start = previous_end + 1
-            previous_end = reader.line_num
-            cells = [field.strip() for field in fields]
-            if any(cells):
-                yield start, cells
-    except csv.Error as exc:
-        raise _MalformedCsv(previous_end + 1, str(exc)) from None
-
-
 def read_header(records: Iterator[tuple[int, list[str]]], max_errors: int = 100) -> tuple[int, _Layout]:
     """Consume the header record and locate the required columns, or raise."""
     try:
         line, cells = next(records)
     except StopIteration:
         raise file_error(1, f"the file is empty; expected a header row: {_EXPECTED_HEADER}") from None
-    except _MalformedCsv as exc:
+    except MalformedCsv as exc:
         raise file_error(exc.line, f"malformed CSV: {exc.reason}") from None
     while cells and not cells[-1]:
         cells.pop()
@@ -269,13 +176,13 @@ def shorten(text: str) -> str:
 
 def read_products(
     records: Iterator[tuple[int, list[str]]], layout: _Layout, limits: RowLimits, log: _ErrorLog
-) -> _Collected:
+) -> Collected:
     """Validate data records into products, logging errors until the cap or row limit.
 
     A plain row (plain_rows) is taken as it is; any other goes through validate_row, which
     words its errors. Once an error is logged, products are no longer kept (only checked).
     """
-    products = _Collected()
+    products = Collected()
     first_row_of_serial: dict[int, int] = {}
     data_rows = 0
     try:
@@ -291,7 +198,7 @@ def read_products(
                 products.add(
                     line, product.serial_number, product.name, ",".join(product.urls), len(product.urls)
                 )
-    except _MalformedCsv as exc:
+    except MalformedCsv as exc:
         log.add(exc.line, "", f"malformed CSV: {exc.reason}")
     return products
 
@@ -302,7 +209,7 @@ def plain_row(
     layout: _Layout,
     first_row_of_serial: dict[int, int],
     limits: RowLimits,
-    products: _Collected,
+    products: Collected,
     log: _ErrorLog,
 ) -> bool:
     """Accept a row that passes the fast checks (True); False leaves the row to validate_row."""
