@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: cluster-up cluster-down cluster-test cluster-chaos
+.PHONY: cluster-up cluster-down cluster-test cluster-chaos compose-up compose-down
 .PHONY: help install up down demo bench chaos docs test security audit typecheck test-unit test-integration test-e2e lint fmt schemas schemas-check status logs clean
 
 help:  ## list the targets
@@ -73,6 +73,12 @@ schemas-check: install
 
 docs: install  ## regenerate the generated parts of docs/ (settings reference, API collection)
 	$(PY) scripts/gen_docs.py
+
+compose-up: install  ## docker compose up --build -d, with one compressor member per core (at most 4), as make up
+	IMGPIPE_COMPRESSOR_MEMBERS=$$($(PY) -m devstack members) docker compose up --build -d
+
+compose-down:  ## stop what compose-up started (volumes are kept)
+	docker compose down
 
 logs:  ## follow the logs of the dev stack
 	tail -F .run/dev/logs/*.log

@@ -9,7 +9,7 @@ import yaml
 from compressor.config import Settings as CompressorSettings
 from pipeline_schemas import TOPICS
 
-from tests.unit.deploy import k8s_tools
+from tests.unit.deploy import k8s_tools, member_sizing
 
 SERVICES = {"ingest", "compressor", "tracker-worker", "tracker-api", "notifier"}
 SECRET_WORDS = ("PASSWORD", "SECRET", "API_KEY", "SECRETS_KEY", "ACCESS_KEY")
@@ -102,3 +102,32 @@ def test_the_scaled_object_is_valid_against_kedas_schema_and_a_wrong_one_is_not(
     assert k8s_tools.validate_scaled_object(scaled) == "valid"
     broken = {**scaled, "spec": {**scaled["spec"], "minReplicaCount": "two"}}
     assert "minReplicaCount must be integer" in k8s_tools.validate_scaled_object(broken)
+
+
+def compressor_container(objects: list[dict]) -> dict:
+    (container,) = of_kind(objects, "Deployment")["compressor"]["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_compressor_threads_come_from_its_cpu_limit_through_the_downward_api(objects, monkeypatch):
+    container = compressor_container(objects)
+    (pool,) = [e for e in container["env"] if e["name"] == "COMPRESSOR_POOL_SIZE"]
+    field = pool["valueFrom"]["resourceFieldRef"]
+    assert field["resource"] == "limits.cpu"
+    assert field.get("containerName", container["name"]) == container["name"]
+    assert str(field.get("divisor", "1")) == "1"  # whole CPUs, rounded up: at least one thread
+    # the integer the kubelet writes for a limit of "2" is a pool size the member accepts
+    limit = container["resources"]["limits"]["cpu"]
+    monkeypatch.setenv("COMPRESSOR_POOL_SIZE", str(limit))
+    assert CompressorSettings(_env_file=None).pool_size == int(limit) >= 1
+
+
+def test_compressor_memory_request_holds_pillows_blocks_and_the_images_in_flight(objects, monkeypatch):
+    container = compressor_container(objects)
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert member_sizing.member_env_as_devstack(env)
+    requested = member_sizing.k8s_bytes(container["resources"]["requests"]["memory"])
+    assert requested >= member_sizing.least_memory(env)
+    assert member_sizing.k8s_bytes(container["resources"]["limits"]["memory"]) > requested
+    monkeypatch.setenv("COMPRESSOR_MAX_INFLIGHT_BYTES", env["COMPRESSOR_MAX_INFLIGHT_BYTES"])
+    assert CompressorSettings(_env_file=None).max_inflight_bytes == int(env["COMPRESSOR_MAX_INFLIGHT_BYTES"])

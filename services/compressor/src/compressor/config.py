@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
+from pipeline_runtime.cpus import available_cpus
 from pipeline_runtime.kafka import KafkaSettings
 from pipeline_runtime.logconfig import LogSettings
 from pydantic import Field, SecretStr
@@ -82,7 +82,14 @@ class Settings(BaseSettings):
             "(bench/pipeline_bench.py); processes isolate a crashing decoder from the member."
         ),
     )
-    pool_size: int = Field(os.cpu_count() or 2, ge=1, description="Pillow workers; default: cores.")
+    pool_size: int = Field(
+        default_factory=available_cpus,
+        ge=1,
+        description=(
+            "Pillow workers; default: the CPUs this member may use (its cores, capped by the "
+            "container's CPU limit: the cgroup quota)."
+        ),
+    )
     connect_timeout: float = Field(5.0, description="Seconds to connect to an image host.")
     total_timeout: float = Field(30.0, description="Seconds for a whole download.")
     max_download_bytes: int = Field(50 * 1024 * 1024, description="Larger images fail `too_large`.")

@@ -69,6 +69,7 @@ def main() -> None:
             "env",
             "demo",
             "migrate",
+            "members",
         ],
     )
     args = parser.parse_args()
@@ -84,6 +85,7 @@ def main() -> None:
         "env": lambda: print_env(profile),
         "demo": lambda: demo.run(profile),
         "migrate": lambda: print(asyncio.run(apply_migrations(profile.database_url))),
+        "members": lambda: print(services.COMPRESSOR_MEMBERS),  # what `make up` starts here
     }
     try:
         actions[args.command]()

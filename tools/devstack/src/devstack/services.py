@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from pipeline_runtime.cpus import available_cpus
+
 from . import netns, procs
 from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
-CORES = os.cpu_count() or 2
+# The CPUs this machine lets us use: its cores, capped by a cgroup CPU quota when devstack itself
+# runs in a container (os.cpu_count() would count the host's cores).
+CORES = available_cpus()
 # One member per core (each has its own event loop and GIL), at most 4 on one machine; each
-# member's Pillow threads default to the cores (compressor settings, COMPRESSOR_POOL_SIZE).
+# member's Pillow threads default to the same count (compressor settings, COMPRESSOR_POOL_SIZE).
 COMPRESSOR_MEMBERS = max(1, min(CORES, 4))
 # Pillow keeps up to 128 freed 1 MiB blocks (at most 128 MiB) instead of returning each image's
 # memory to the OS, so the next decode does not fault fresh pages in. Small blocks suit a mix of
