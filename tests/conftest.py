@@ -25,22 +25,26 @@ def test_profile():
     return PROFILES["test"]
 
 
+def exit_if_ports_taken(start):
+    """Run `start`; a taken port ends the session with its one line (naming the process that
+    holds it) instead of every test that needs the stack erroring with it."""
+    from devstack.ports import PortsTaken
+
+    try:
+        return start()
+    except PortsTaken as exc:
+        pytest.exit(f"the test stack cannot start: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
+
+
 @pytest.fixture(scope="session")
 def infrastructure(test_profile):
     """Kafka and PostgreSQL, migrated, with every topic created."""
-    from devstack import kafka, postgres
-    from devstack.__main__ import infra_up
+    from devstack.__main__ import down, infra_up
 
-    started_kafka = test_profile.external_kafka is None
-    started_postgres = test_profile.external_database is None
-    infra_up(test_profile)
+    exit_if_ports_taken(lambda: infra_up(test_profile))
     yield test_profile
-    if os.environ.get("KEEP_TEST_STACK"):
-        return
-    if started_kafka:
-        kafka.stop(test_profile)
-    if started_postgres:
-        postgres.stop(test_profile)
+    if not os.environ.get("KEEP_TEST_STACK"):
+        down(test_profile)  # everything the session started, by pid: services, servers, extras
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +65,7 @@ def pipeline(infrastructure):
     profile = infrastructure
     shutil.rmtree(profile.run_dir / "tracker-data", ignore_errors=True)
     services.stop_all(profile)  # leftovers of an interrupted run
-    services.start_all(profile, dict(SERVICE_ENV))
+    exit_if_ports_taken(lambda: services.start_all(profile, dict(SERVICE_ENV)))
     yield profile
     if not os.environ.get("KEEP_TEST_STACK"):
         services.stop_all(profile)

@@ -11,9 +11,31 @@ from .migrate import apply_migrations
 from .profiles import PROFILES, Profile
 
 
+def stack_parts(profile: Profile) -> dict[str, dict[str, int]]:
+    """Every process the profile starts (named as in its pid file) -> the ports it listens on."""
+    return {
+        **postgres.ports_of(profile),
+        **kafka.ports_of(profile),
+        **s3store.ports_of(profile),
+        **services.ports_of(profile),
+        **demo.ports_of(profile),
+    }
+
+
+def is_running(profile: Profile, part: str) -> bool:
+    if part == "postgres":
+        return postgres.is_running(profile)
+    return procs.read_pid(profile.run_dir, part) is not None
+
+
+def check_ports(profile: Profile) -> None:
+    """Before starting anything: every port of a part not running yet is free, or one line says
+    which are taken and by which process (ours, already running, are not asked about)."""
+    ports.check_parts(stack_parts(profile), lambda part: is_running(profile, part))
+
+
 def infra_up(profile: Profile) -> None:
-    if not procs.running(profile.run_dir) and not postgres.is_running(profile):
-        ports.check_free(profile)  # a fresh start: say which process holds a port we need
+    check_ports(profile)
     netns.up(profile)
     postgres.start(profile)
     applied = asyncio.run(apply_migrations(profile.database_url))

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from . import procs
+from . import ports, procs
 from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
 SAMPLE_PRODUCTS = [
@@ -58,7 +58,13 @@ def write_samples(profile: Profile) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
+    return {"sample-images": {"sample-images": profile.samples_port}}
+
+
 def serve_samples(profile: Profile) -> None:
+    if procs.read_pid(profile.run_dir, "sample-images") is None:
+        ports.require_free(ports_of(profile)["sample-images"])
     argv = [
         sys.executable,
         "-m",

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from pipeline_schemas import TOPICS
 
-from . import procs
+from . import ports, procs
 from .profiles import BRIDGE_ADDRESS, CACHE_DIR, REPO_ROOT, Profile
 from .system import maven_classpath
 
@@ -35,6 +35,19 @@ def ensure_jars() -> Path:
 def node_name(profile: Profile, node: int) -> str:
     """Process name of broker `node`: `kafka` on a single node (as before), `kafka-N` in a cluster."""
     return "kafka" if profile.brokers == 1 else f"kafka-{node}"
+
+
+def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
+    """Each node this profile starts (none with KAFKA_BOOTSTRAP_SERVERS) -> the ports it listens on."""
+    if profile.external_kafka is not None:
+        return {}
+    parts = {}
+    for node in range(1, profile.brokers + 1):
+        name, (client, controller, bridge) = node_name(profile, node), profile.node_ports(node)
+        parts[name] = {name: client, f"{name} controller": controller}
+        if profile.bridged:
+            parts[name][f"{name} bridge"] = bridge
+    return parts
 
 
 def node_dir(profile: Profile, node: int) -> Path:
@@ -155,6 +168,7 @@ def java_command(libs: Path, conf_dir: Path, *, heap: str) -> list[str]:
 
 def start_node(profile: Profile, node: int) -> None:
     if procs.read_pid(profile.run_dir, node_name(profile, node)) is None:
+        ports.require_free(ports_of(profile)[node_name(profile, node)])
         props = prepare(profile, node)
         argv = [*java_command(libs_dir(), props.parent, heap=profile.heap), "kafka.Kafka", str(props)]
         procs.start(profile.run_dir, node_name(profile, node), argv, {}, REPO_ROOT)

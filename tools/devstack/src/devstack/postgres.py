@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from . import ports
 from .profiles import BRIDGE_ADDRESS, BRIDGE_CIDR, Profile
 from .system import apt_install
 
@@ -102,9 +103,15 @@ def is_running(profile: Profile) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
+    return {} if profile.external_database else {"postgres": {"postgres": profile.postgres_port}}
+
+
 def start(profile: Profile) -> None:
     """Start the server unless DATABASE_URL names one; then wait and create the database."""
     if profile.external_database is None:
+        if not is_running(profile):  # before initdb: a taken port leaves nothing behind
+            ports.require_free(ports_of(profile)["postgres"])
         init(profile)
         allow_bridge(profile)
         if not is_running(profile):

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import procs
+from . import ports, procs
 from .profiles import CACHE_DIR, OBJECT_STORE_BUCKET, REPO_ROOT, Profile
 from .system import maven_classpath
 
@@ -61,11 +61,16 @@ def properties(profile: Profile) -> str:
     )
 
 
+def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
+    return {NAME: {NAME: profile.object_store_port}} if profile.object_store_port else {}
+
+
 def start(profile: Profile) -> None:
     """Start the store (if the profile has one and it is not running), wait, create the bucket."""
     if not profile.object_store_port:
         return
     if procs.read_pid(profile.run_dir, NAME) is None:
+        ports.require_free(ports_of(profile)[NAME])
         libs = ensure_jars()
         conf = profile.run_dir / "object-store"
         (data_dir(profile) / OBJECT_STORE_BUCKET).mkdir(parents=True, exist_ok=True)

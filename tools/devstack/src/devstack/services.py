@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pipeline_runtime.cpus import available_cpus
 
-from . import netns, procs
+from . import netns, ports, procs
 from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 
 # The CPUs this machine lets us use: its cores, capped by a cgroup CPU quota when devstack itself
@@ -64,6 +64,26 @@ def health_urls(profile: Profile) -> dict[str, str]:
     }
 
 
+def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
+    """Each service -> the ports it listens on in this namespace (a bridged host's are its own)."""
+    http = {
+        "ingest": profile.ingest_port,
+        "tracker-api": profile.tracker_port,
+        "notifier": profile.notifier_port,
+    }
+    parts: dict[str, dict[str, int]] = {}
+    for name in commands(profile):
+        if name in http:
+            parts[name] = {name: http[name]}
+        elif profile.bridged and name.startswith("compressor"):
+            parts[name] = {}
+        else:
+            env = own_env(profile, name)
+            key = "COMPRESSOR_METRICS_PORT" if name.startswith("compressor") else "TRACKER_METRICS_PORT"
+            parts[name] = {f"{name} metrics": int(env[key])}
+    return parts
+
+
 def own_env(profile: Profile, name: str) -> dict[str, str]:
     """What differs between members of one service: each Faust worker keeps its own data directory."""
     member = int(name.rsplit("-", 1)[1]) if name[-1].isdigit() else 0
@@ -107,6 +127,8 @@ def remembered_env(profile: Profile) -> dict[str, str]:
 
 
 def start_one(profile: Profile, name: str, extra_env: dict[str, str] | None = None) -> int:
+    if procs.read_pid(profile.run_dir, name) is None:
+        ports.require_free(ports_of(profile).get(name, {}))
     env = {
         **profile.service_env(),
         "SERVICE_INSTANCE": name,
@@ -119,6 +141,8 @@ def start_one(profile: Profile, name: str, extra_env: dict[str, str] | None = No
 
 def start_all(profile: Profile, extra_env: dict[str, str] | None = None) -> None:
     profile.media_dir.mkdir(parents=True, exist_ok=True)
+    # every service's ports before starting any: a taken one is reported in one line, nothing started
+    ports.check_parts(ports_of(profile), lambda name: procs.read_pid(profile.run_dir, name) is not None)
     (profile.run_dir / "extra-env.json").write_text(json.dumps(extra_env or {}))
     for name in commands(profile):
         start_one(profile, name, extra_env)
