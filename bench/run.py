@@ -18,6 +18,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE.parent))
     from devstack import postgres, procs
     from devstack.__main__ import down
+    from devstack.ports import PortsTaken
     from devstack.profiles import PROFILES
 
     profile = PROFILES["test"]
@@ -26,6 +27,8 @@ def main() -> None:
     was_up = bool(procs.running(profile.run_dir)) or postgres.is_running(profile)
     try:
         run_sections(set(sys.argv[1:]))
+    except PortsTaken as exc:  # one line naming the holder, not a traceback
+        sys.exit(f"bench: {exc}")
     finally:
         if not was_up:
             down(profile)
