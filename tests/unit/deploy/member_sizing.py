@@ -34,9 +34,14 @@ def pillow_cache_bytes(env: dict[str, str]) -> int:
     return int(env["PILLOW_BLOCKS_MAX"]) * _parse(env["PILLOW_BLOCK_SIZE"], PILLOW_UNITS, fold=True)
 
 
+def glibc_kept_bytes(env: dict[str, str]) -> int:
+    """Free heap glibc keeps before trimming, per arena: MALLOC_ARENA_MAX x MALLOC_TRIM_THRESHOLD_."""
+    return int(env["MALLOC_ARENA_MAX"]) * int(env["MALLOC_TRIM_THRESHOLD_"])
+
+
 def least_memory(env: dict[str, str]) -> int:
-    """Pillow's kept blocks plus the bytes of images in flight (COMPRESSOR_MAX_INFLIGHT_BYTES)."""
-    return pillow_cache_bytes(env) + int(env["COMPRESSOR_MAX_INFLIGHT_BYTES"])
+    """Pillow's kept blocks, glibc's kept free heap and the bytes of images in flight."""
+    return pillow_cache_bytes(env) + glibc_kept_bytes(env) + int(env["COMPRESSOR_MAX_INFLIGHT_BYTES"])
 
 
 def member_env_as_devstack(env: dict[str, str]) -> bool:
