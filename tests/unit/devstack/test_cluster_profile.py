@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from devstack import kafka, ports, services
-from devstack.profiles import BRIDGE_ADDRESS, CLUSTER, PROFILES
+from devstack.profiles import BRIDGE_ADDRESS, CLUSTER, PROFILES, Profile
 
 
 def props(text: str) -> dict[str, str]:
@@ -61,9 +61,11 @@ def test_single_node_profiles_replicate_once():
     assert "BRIDGE" not in node["listener.security.protocol.map"]
 
 
-def test_a_compressor_host_is_given_only_bridge_addresses(monkeypatch):
+def test_a_compressor_host_is_given_only_bridge_addresses(monkeypatch, tmp_path):
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS"):
         monkeypatch.delenv(name, raising=False)
+    # its secrets and the host's scratch directory go to tmp_path, not the checkout's .run/cluster
+    monkeypatch.setattr(Profile, "run_dir", property(lambda self: tmp_path / self.name))
     profile = CLUSTER
     env = {**profile.service_env(), **services.own_env(profile, "compressor-2")}
     reachable = " ".join(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from devstack import services
-from devstack.profiles import CLUSTER, PROFILES
+from devstack.profiles import CLUSTER, PROFILES, Profile
 from pipeline_runtime.cpus import available_cpus
 
 
-def test_every_compressor_member_keeps_pillows_memory_blocks():
+def test_every_compressor_member_keeps_pillows_memory_blocks(monkeypatch, tmp_path):
+    # a bridged host's scratch directory goes to tmp_path, not the checkout's .run/cluster
+    monkeypatch.setattr(Profile, "run_dir", property(lambda self: tmp_path / self.name))
     for profile in (*PROFILES.values(), CLUSTER):
         for name in services.commands(profile):
             if name.startswith("compressor"):
