@@ -4,7 +4,9 @@
 says 32, and a pool sized from it runs 32 threads that the quota throttles to 2 CPUs' worth of
 time (more memory, more switching, no more work done). The quota is what Docker's `--cpus` and
 Kubernetes' `limits.cpu` set: `cpu.max` in cgroup v2, `cpu.cfs_quota_us` / `cpu.cfs_period_us`
-in cgroup v1. A fractional quota rounds up, as Kubernetes' downward API does for `limits.cpu`.
+in cgroup v1, read for the process's own cgroup and every parent (the tightest applies: a
+systemd slice's `CPUQuota=` as well as a container's limit). A fractional quota rounds up, as
+Kubernetes' downward API does for `limits.cpu`.
 """
 
 from __future__ import annotations
@@ -44,19 +46,60 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def cgroup_quota(root: Path = CGROUP_ROOT) -> tuple[int | None, int | None]:
-    """(quota, period) in microseconds from cgroup v2, else v1; (None, None) when unlimited."""
-    text = _read(root / "cpu.max")
-    if text is not None:
-        return parse_cpu_max(text)
+def own_cgroups(proc_self_cgroup: str) -> tuple[str, str]:
+    """(cgroup v2 path, cgroup v1 cpu path) of a process, from /proc/<pid>/cgroup; "/" if absent.
+
+    Lines are `id:controllers:path`; v2's has no controllers, v1's cpu line lists `cpu`.
+    """
+    v2 = v1 = "/"
+    for line in proc_self_cgroup.splitlines()[:64]:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            v2 = path
+        elif "cpu" in controllers.split(","):
+            v1 = path
+    return v2, v1
+
+
+def _up_to_root(base: Path, path: str) -> list[Path]:
+    """`base/path` and each of its parents down to `base`: a quota anywhere above applies too.
+
+    In a container the cgroup file system is usually the container's own, and the path from
+    /proc/self/cgroup (the host's view) does not exist there: then only `base` is read.
+    """
+    parts = [p for p in path.strip("/").split("/") if p and p != ".."]
+    return [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
+
+
+def _smallest(pairs: list[tuple[int, int]]) -> tuple[int | None, int | None]:
+    limits = [(q, p) for q, p in pairs if q > 0 and p > 0]
+    return min(limits, key=lambda qp: qp[0] / qp[1]) if limits else (None, None)
+
+
+def cgroup_quota(
+    root: Path = CGROUP_ROOT, own: tuple[str, str] = ("/", "/")
+) -> tuple[int | None, int | None]:
+    """(quota, period) in microseconds of the tightest CPU quota over the process's cgroup and
+    its parents: cgroup v2 `cpu.max`, else v1 `cpu.cfs_quota_us`; (None, None) when unlimited."""
+    v2_path, v1_path = own
+    v2 = [
+        parse_cpu_max(text) for d in _up_to_root(root, v2_path) if (text := _read(d / "cpu.max")) is not None
+    ]
+    if v2:
+        return _smallest([(q, p) for q, p in v2 if q is not None and p is not None])
+    v1 = []
     for name in V1_CPU_DIRS:
-        quota, period = _read(root / name / "cpu.cfs_quota_us"), _read(root / name / "cpu.cfs_period_us")
-        if quota is not None and period is not None:
-            try:
-                return int(quota), int(period)  # an unlimited v1 quota is -1
-            except ValueError:
-                return None, None
-    return None, None
+        for d in _up_to_root(root / name, v1_path):
+            quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
+            if quota is not None and period is not None:
+                try:
+                    v1.append((int(quota), int(period)))  # an unlimited v1 quota is -1
+                except ValueError:
+                    continue
+    return _smallest(v1)
 
 
 def affinity_cores() -> int:
@@ -67,6 +110,14 @@ def affinity_cores() -> int:
         return os.cpu_count() or 1
 
 
-def available_cpus(root: Path = CGROUP_ROOT) -> int:
-    """CPUs this process can keep busy: its cores, capped by its cgroup's CPU quota."""
-    return cpus_from(affinity_cores(), *cgroup_quota(root))
+def available_cpus(root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """CPUs this process can keep busy: its cores, capped by its cgroups' CPU quotas."""
+    return cpus_from(affinity_cores(), *cgroup_quota(root, own_cgroups(_read_all(proc_cgroup))))
+
+
+def _read_all(path: Path, limit: int = 16_384) -> str:
+    try:
+        with path.open() as file:
+            return file.read(limit)
+    except OSError:
+        return ""
