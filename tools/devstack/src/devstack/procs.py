@@ -75,6 +75,7 @@ def stop(run_dir: Path, name: str, *, grace: float = 20.0, sig: int = signal.SIG
     pid_file(run_dir, name).unlink(missing_ok=True)
     if pid is None:
         return False
+    ticks = start_ticks(pid)
     _signal_group(pid, sig)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and is_alive(pid):
@@ -82,6 +83,7 @@ def stop(run_dir: Path, name: str, *, grace: float = 20.0, sig: int = signal.SIG
     if is_alive(pid):
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 10.0)
+    _wait_released(pid, ticks, 10.0)
     return True
 
 
@@ -103,6 +105,30 @@ def _wait_gone(pid: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and is_alive(pid):
         time.sleep(0.05)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _released(pid: int, ticks: str | None) -> bool:
+    """Every thread of `pid` has exited (or the pid is another process's by now)."""
+    if ticks is not None and start_ticks(pid) != ticks:
+        return True
+    try:
+        threads = len(os.listdir(f"/proc/{pid}/task"))  # the zombie leader counts as one
+    except FileNotFoundError:
+        return True
+    return threads <= 1 and not is_alive(pid)
+
+
+def _wait_released(pid: int, ticks: str | None, seconds: float) -> None:
+    """Until the process has really gone: its leader shows as a zombie while its other threads
+    are still exiting, and only the last one closes its files, listening sockets included. A
+    stopped server's port is free again when stop() returns (a restart may bind it at once)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not _released(pid, ticks):
+        time.sleep(0.02)
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
