@@ -296,26 +296,30 @@ def start_stack(env: dict[str, str]):
     infra_up(profile)
     services.stop_all(profile)
     services.start_all(profile, {"LOG_LEVEL": "INFO", **env})
-    wait_for_compressors(profile)
+    from devstack.services import COMPRESSOR_MEMBERS, TRACKER_WORKERS
+
+    wait_for_group(profile, "compressor", COMPRESSOR_MEMBERS)
+    # The Faust workers start slower than the compressors (imports, two rebalances): without this
+    # their start-up CPU was counted as the tracker's cost of the images, and they joined mid-run.
+    wait_for_group(profile, "tracker", TRACKER_WORKERS)
     return profile
 
 
-def wait_for_compressors(profile, timeout: float = 60.0) -> None:
+def wait_for_group(profile, group_id: str, members: int, timeout: float = 60.0) -> None:
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
-    from devstack.services import COMPRESSOR_MEMBERS
 
     admin = AdminClient({"bootstrap.servers": profile.bootstrap_servers})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            group = admin.describe_consumer_groups(["compressor"])["compressor"].result(10)
-            if group.state == ConsumerGroupState.STABLE and len(group.members) == COMPRESSOR_MEMBERS:
+            group = admin.describe_consumer_groups([group_id])[group_id].result(10)
+            if group.state == ConsumerGroupState.STABLE and len(group.members) == members:
                 return
         except Exception:  # noqa: BLE001 - not formed yet
             pass
         time.sleep(0.3)
-    raise TimeoutError("the compressor group did not settle")
+    raise TimeoutError(f"the {group_id} group did not settle")
 
 
 def product_csv(base: str, specs: list[Spec]) -> bytes:

@@ -109,3 +109,30 @@ async def record_retrying(repo: AsyncpgResultRecorder, batch, attempts: int = 10
         except asyncpg.DeadlockDetectedError:
             await asyncio.sleep(0.01)
     return await repo.record_results(batch)
+
+
+async def test_the_recorders_pool_without_reset_queries_leaves_no_transaction_behind(fresh_database_url):
+    """The worker records on a pool that skips asyncpg's reset query (one round trip per batch)."""
+    from pipeline_runtime.database import create_db_pool
+    from tracker.worker.repository import keep_session
+
+    single = await create_db_pool(fresh_database_url, max_size=1, reset=keep_session)
+    try:
+        rid, ids = await new_request(single, 2)
+        # A connection given back in the middle of a transaction (a batch cancelled mid-way).
+        conn = await single.acquire()
+        await conn.transaction().start()
+        await conn.execute("UPDATE images SET status = 'done' WHERE request_id = $1", rid)
+        await single.release(conn)
+
+        async with single.acquire() as again:  # the same, only connection
+            assert not again.is_in_transaction()
+        assert await counters(single, rid) == (0, 0, "pending")  # the half-done batch left nothing
+
+        repo = AsyncpgResultRecorder(single, "http://t")
+        await repo.record_results([done(rid, ids[0]), done(rid, ids[1]), done(rid, ids[0])])
+        await repo.record_results([done(rid, ids[1])])
+        assert await counters(single, rid) == (2, 0, "completed")
+        assert len(await completions_for(single, rid)) == 1
+    finally:
+        await single.close()

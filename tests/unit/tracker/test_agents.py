@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from pipeline_schemas import ImageCompressed, ImageCompressionFailed, RequestCompleted, encode, utc_now
 from prometheus_client import REGISTRY
-from tracker.worker.agents import process_batches, record_until_stored
+from tracker.worker.agents import process_batches, ready_batches, record_until_stored
 from tracker.worker.repository import Recorded
 
 
@@ -147,6 +147,64 @@ async def test_a_programming_error_is_not_retried_forever():
 
     with pytest.raises(KeyError):
         await record_until_stored(broken, [compressed(uuid4())], max_delay=0.01)
+
+
+class Delivery:
+    """A delivered message: its value, and whether it was acknowledged."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+
+class FakeChannel:
+    """Delivers messages in bursts, as a Kafka fetch does; records every acknowledgement."""
+
+    def __init__(self, *bursts: list[bytes]) -> None:
+        self.bursts = [[Delivery(v) for v in burst] for burst in bursts]
+        self.queued: list[Delivery] = []
+        self.acked: list[bytes] = []
+
+    async def events(self):
+        for burst in self.bursts:
+            self.queued = list(burst)  # the next burst arrives only once this one is taken
+            while self.queued:
+                yield self.queued.pop(0)
+
+    def more_waiting(self) -> bool:
+        return bool(self.queued)
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acked.append(delivery.value)
+
+
+async def test_a_batch_is_what_was_delivered_and_is_acknowledged_only_once_stored():
+    channel = FakeChannel([b"a"], [b"b", b"c", b"d"], [b"e", b"f"])
+    taken = []
+    async for batch in ready_batches(channel.events(), channel.more_waiting, channel.ack):
+        # Nothing of this batch is acknowledged while it is being stored.
+        assert not set(batch) & set(channel.acked)
+        taken.append(batch)
+    assert taken == [[b"a"], [b"b", b"c", b"d"], [b"e", b"f"]]
+    assert channel.acked == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
+async def test_a_batch_never_exceeds_its_size():
+    channel = FakeChannel([b"1", b"2", b"3", b"4", b"5"])
+    sizes = [len(b) async for b in ready_batches(channel.events(), channel.more_waiting, channel.ack, 2)]
+    assert sizes == [2, 2, 1]
+
+
+async def test_a_batch_that_failed_to_be_stored_is_never_acknowledged():
+    channel = FakeChannel([b"x", b"y"], [b"z"])
+    repo_down = ConnectionRefusedError("database away")
+
+    async def consume():
+        async for _batch in ready_batches(channel.events(), channel.more_waiting, channel.ack):
+            raise repo_down
+
+    with pytest.raises(ConnectionRefusedError):
+        await consume()
+    assert channel.acked == []
 
 
 async def test_the_faust_agent_records_results_through_its_dependencies():

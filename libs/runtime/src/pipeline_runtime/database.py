@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
@@ -25,7 +26,12 @@ CHECK_TIMEOUT = 2.0  # a readiness probe's query; the prober gives up on the who
 
 
 async def create_db_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float | None = 30
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float | None = 30,
+    reset: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
     """A pool that fails fast instead of hanging when the server goes away or restarts.
 
@@ -33,6 +39,7 @@ async def create_db_pool(
     which would stall a consumer; with them it raises, and callers retry. min_size=0 lets an HTTP
     service start (and report not ready) while PostgreSQL is down. command_timeout=None is for
     statements whose length grows with the input (ingest's COPY of a 300,000-image upload).
+    `reset` replaces asyncpg's reset query on release (None: asyncpg's own; see asyncpg.Pool).
     """
     return await asyncpg.create_pool(
         dsn,
@@ -41,6 +48,7 @@ async def create_db_pool(
         timeout=5,
         command_timeout=command_timeout,
         max_inactive_connection_lifetime=60,
+        reset=reset,
     )
 
 

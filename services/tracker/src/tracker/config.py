@@ -39,7 +39,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed to call the status API from a browser (CORS); empty: none.",
     )
     metrics_port: int = Field(0, description="Port of the worker's /metrics endpoint (0: none).")
-    relay_idle_seconds: float = Field(0.5, description="Outbox poll interval when idle.")
+    relay_idle_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Outbox poll interval when idle: only a fallback, since commits wake the relay"
+        " (its own worker at once, any other process by PostgreSQL NOTIFY).",
+    )
     events_max_seconds: float = Field(
         600.0,
         gt=0,

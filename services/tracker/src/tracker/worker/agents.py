@@ -1,14 +1,17 @@
 """The Faust agent: record image results in PostgreSQL, exactly once in effect.
 
-Results are taken from the stream in batches (Faust acknowledges a batch only when the next one is
-asked for, so only after it is stored) and each batch is recorded in one transaction.
+Results are taken from the stream in batches, each recorded in one transaction, and acknowledged
+only when the next batch is asked for, so only after they are stored. A batch is what has been
+delivered and not yet taken (`ready_batches`): a lone result on an idle stack is recorded at once,
+and while a transaction runs the results arriving meanwhile gather into the next one. Faust's own
+`take(n, within)` waited up to `within` for company and woke on that timer even when idle.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 import faust
@@ -24,13 +27,22 @@ log = structlog.get_logger(__name__)
 
 RecordResults = Callable[[Sequence[ImageResult]], Awaitable[list[Recorded]]]
 
-# A batch is what one poll brings, capped; a lone result waits at most BATCH_WITHIN for company.
+# The most results one transaction records (a backlog after a restart is taken in such steps).
 BATCH_MAX = 500
-BATCH_WITHIN = 0.05
 
 # Two batches locking the same rows in another order (partitions moving between workers) make
 # PostgreSQL abort one transaction; nothing of it was stored, so it is simply run again.
 _RETRYABLE = (*DATABASE_UNAVAILABLE, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+class Delivered(Protocol):
+    """A delivered message as the batcher sees it (Faust's EventT)."""
+
+    @property
+    def value(self) -> Any: ...
+
+
+DeliveredT = TypeVar("DeliveredT", bound=Delivered)
 
 
 class Relay(Protocol):
@@ -61,6 +73,29 @@ async def record_until_stored(
             log.warning("database.unavailable", error=repr(exc), retry_in=delay)
         await asyncio.sleep(delay)
         delay = min(max_delay, delay * 2)
+
+
+async def ready_batches(
+    events: AsyncIterable[DeliveredT],
+    more_waiting: Callable[[], bool],
+    ack: Callable[[DeliveredT], Awaitable[object]],
+    max_size: int = BATCH_MAX,
+) -> AsyncIterator[list[Any]]:
+    """Values in batches of what is already delivered; a batch is acknowledged once the next is asked for.
+
+    The consumer asks for the next batch only after it stored this one, so an acknowledged result
+    is a stored one; a crash before that leaves the batch unacknowledged and it is delivered again
+    (recording is idempotent). `more_waiting()` tells whether another event is ready at once.
+    """
+    batch: list[DeliveredT] = []
+    async for event in events:
+        batch.append(event)
+        if len(batch) < max_size and more_waiting():
+            continue
+        yield [e.value for e in batch]
+        for stored in batch:
+            await ack(stored)
+        batch = []
 
 
 def decode_result(raw: bytes) -> ImageResult | None:
@@ -98,6 +133,15 @@ async def process_batches(
                 on_completed()
 
 
+def more_waiting(stream: faust.StreamT[bytes]) -> Callable[[], bool]:
+    """Whether the stream holds another delivered event right now (its channel's queue)."""
+    channel = stream.channel
+    if not isinstance(channel, faust.ChannelT):  # a stream over a plain iterable: batches of one
+        return lambda: False
+    queue = channel.queue
+    return lambda: not queue.empty()
+
+
 def register_agents(app: faust.App, deps: AgentDeps) -> faust.types.AgentT:
     """Attach the result-recording agent to a Faust app; `deps` is filled in on start."""
     # The results topic and, while a rename is under way, its deprecated name (schemas/README.md).
@@ -108,6 +152,9 @@ def register_agents(app: faust.App, deps: AgentDeps) -> faust.types.AgentT:
 
     @app.agent(topic, name="record-results", concurrency=1)
     async def record_results(stream: faust.StreamT[bytes]) -> None:
-        await process_batches(stream.take(BATCH_MAX, within=BATCH_WITHIN), record, lambda: deps.relay.wake())
+        # noack: Faust's StreamT type leaves it out, its Stream has it. ready_batches acknowledges.
+        manual = cast(faust.Stream[bytes], stream).noack()
+        batches = ready_batches(manual.events(), more_waiting(manual), manual.ack)
+        await process_batches(batches, record, lambda: deps.relay.wake())
 
     return record_results

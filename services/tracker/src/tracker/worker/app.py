@@ -16,7 +16,7 @@ from pipeline_schemas import REQUEST_COMPLETED
 
 from ..config import Settings
 from .agents import Relay, register_agents
-from .repository import AsyncpgResultRecorder, ResultRecorder
+from .repository import AsyncpgResultRecorder, ResultRecorder, keep_session
 
 log = structlog.get_logger(__name__)
 
@@ -52,13 +52,19 @@ class TrackerApp(faust.App):
         self.settings = settings
         self.deps = WorkerDeps()
         self._tracker_pool: asyncpg.Pool | None = None
+        self._tracker_record_pool: asyncpg.Pool | None = None
         self._tracker_producer: AsyncProducer | None = None
         self._tracker_relay_task: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         await super().on_start()
         # Runs before the consumer and agents start, so the pool is ready for the first event.
-        self._tracker_pool = await create_db_pool(self.settings.database_url, max_size=5)
+        # The relay and its LISTEN connection on one pool; the recorder on a pool of its own that
+        # skips asyncpg's reset query (a round trip per batch), which a LISTEN connection needs.
+        self._tracker_pool = await create_db_pool(self.settings.database_url, max_size=3)
+        self._tracker_record_pool = await create_db_pool(
+            self.settings.database_url, max_size=2, reset=keep_session
+        )
         self._tracker_producer = AsyncProducer(self.settings.kafka.bootstrap_servers)
         relay = OutboxRelay(
             self._tracker_pool,
@@ -68,7 +74,8 @@ class TrackerApp(faust.App):
             idle_seconds=self.settings.relay_idle_seconds,
             service="tracker",
         )
-        self.deps.provide(AsyncpgResultRecorder(self._tracker_pool, self.settings.public_base_url), relay)
+        recorder = AsyncpgResultRecorder(self._tracker_record_pool, self.settings.public_base_url)
+        self.deps.provide(recorder, relay)
         self._tracker_relay_task = asyncio.create_task(relay.run(), name="completion-relay")
 
     async def on_stop(self) -> None:
@@ -78,8 +85,9 @@ class TrackerApp(faust.App):
                 await self._tracker_relay_task
         if self._tracker_producer:
             await asyncio.to_thread(self._tracker_producer.close)
-        if self._tracker_pool:
-            await self._tracker_pool.close()
+        for pool in (self._tracker_pool, self._tracker_record_pool):
+            if pool:
+                await pool.close()
         await super().on_stop()
 
 
