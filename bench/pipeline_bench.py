@@ -10,7 +10,8 @@ per image at most 1.12x raw Pillow's), and the CPU time of every process during 
 shows where the rest goes.
 
 Settings (environment): BENCH_IMAGES (default 500), BENCH_COMPRESSOR_ENV (JSON of COMPRESSOR_*
-overrides, to compare pool kinds and sizes). Images are cached under .run/bench-images/VERSION.
+overrides, to compare pool kinds and sizes), BENCH_MEMBERS (compressor members; default: what
+`make up` starts on this machine). Images are cached under .run/bench-images/VERSION.
 """
 
 # No `from __future__ import annotations`: bench/run.py loads this file without registering it
@@ -60,6 +61,7 @@ JPEG_SIZES = [
 PNG_SIZES = [(800, 800), (1000, 1000), (1200, 1200), (1600, 1600)]
 URLS_PER_PRODUCT = 5
 WARM_UP_IMAGES = 40
+MEMBERS = int(os.environ.get("BENCH_MEMBERS", "0"))
 
 
 # --- the images ------------------------------------------------------------------------
@@ -295,6 +297,8 @@ def start_stack(env: dict[str, str]):
     profile = PROFILES["test"]
     infra_up(profile)
     services.stop_all(profile)
+    if MEMBERS:  # compare member counts; the default is what `make up` starts here
+        services.COMPRESSOR_MEMBERS = MEMBERS
     services.start_all(profile, {"LOG_LEVEL": "INFO", **env})
     from devstack.services import COMPRESSOR_MEMBERS, TRACKER_WORKERS
 
@@ -411,6 +415,12 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
 BENCH_ITSELF = "bench (image server, client)"
 
 
+def members() -> int:
+    from devstack import services
+
+    return services.COMPRESSOR_MEMBERS
+
+
 def member_memory() -> str:
     from devstack.services import MEMBER_ALLOCATOR, PILLOW_MEMORY
 
@@ -431,7 +441,7 @@ def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun,
         f"pipeline:    {rate:6.1f} images/s  ({run.seconds:.1f}s upload -> completed, after a "
         f"{WARM_UP_IMAGES}-image warm-up request; "
         f"status {run.status['status']}, {run.status['processed_images']} done, "
-        f"{run.status['failed_images']} failed; compressor settings {env or 'defaults'})"
+        f"{run.status['failed_images']} failed; {members()} compressor members, settings {env or 'defaults'})"
     )
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(f"ratio:       {ratio:6.2f}  ({verdict} the {TARGET_RATIO} target)")
