@@ -84,6 +84,14 @@ def server_properties(profile: Profile, node: int = 1) -> str:
             f"share.coordinator.state.topic.min.isr={isr}",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=168",
+            # Threads for a small host (defaults 3 and 8): the stack's whole load is a few hundred
+            # requests a second, and every Fetch long poll waits in purgatory, not in a thread.
+            "num.network.threads=2",
+            "num.io.threads=4",
+            # The active controller appends a no-op record to the metadata log this often (default
+            # 500 ms) so that brokers can tell a live controller; every one is written, replicated
+            # and applied by each node. Metadata only: no topic's writes or acks depend on it.
+            "metadata.max.idle.interval.ms=5000",
             "",
         ]
     )
