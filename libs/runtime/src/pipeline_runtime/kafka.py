@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 # Longest wait of the consumer thread for a rebalance hook running on the event loop.
 HOOK_TIMEOUT = 30.0
+# How long an idle fetch waits at the broker before it is answered empty (librdkafka: 500 ms).
+FETCH_WAIT_MS = 2000
+# Longest sleep of a producer's delivery-report thread when nothing is delivered.
+PRODUCER_POLL_SECONDS = 0.5
 
 
 class KafkaSettings(BaseSettings):
@@ -66,8 +70,10 @@ class AsyncProducer:
         self._poller.start()
 
     def _poll_forever(self) -> None:
+        # poll() returns as soon as a delivery report is there; its timeout only bounds how long
+        # close() waits for this thread, so an idle producer wakes twice a second, not ten times.
         while not self._stopping.is_set():
-            self._producer.poll(0.1)
+            self._producer.poll(PRODUCER_POLL_SECONDS)
 
     def send_nowait(
         self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
@@ -142,6 +148,12 @@ class AsyncConsumer:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
+                # An idle consumer's fetch waits at the broker this long for data (long poll) and
+                # returns as soon as any arrives (fetch.min.bytes 1), so a longer wait adds no
+                # latency; it only spares the broker librdkafka's default of two empty fetches a
+                # second per consumer. It bounds how long partitions newly assigned to a member
+                # wait for the fetch already in flight.
+                "fetch.wait.max.ms": FETCH_WAIT_MS,
                 **config,
             }
         )

@@ -1,0 +1,32 @@
+"""The broker's request log is written only when asked for (it costs the broker CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devstack import kafka
+
+
+def test_no_request_logger_unless_asked(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv(kafka.REQUEST_LOG_ENV, raising=False)
+    assert "kafka.request.logger" not in kafka.log4j2_properties(tmp_path)
+    monkeypatch.setenv(kafka.REQUEST_LOG_ENV, "0")
+    assert "kafka.request.logger" not in kafka.log4j2_properties(tmp_path)
+
+
+def test_asked_for_it_logs_every_request_to_its_own_file(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv(kafka.REQUEST_LOG_ENV, "1")
+    conf = kafka.log4j2_properties(tmp_path)
+    assert conf.startswith(kafka.LOG4J2)  # the broker's own log is unchanged
+    assert "logger.request.name = kafka.request.logger" in conf
+    assert "logger.request.level = debug" in conf  # debug: one line per completed request
+    assert "logger.request.additivity = false" in conf  # not into the broker's log as well
+    assert f"appender.requests.fileName = {tmp_path / 'requests.log'}" in conf
+
+
+def test_extra_jvm_options_come_last_so_they_win(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv(kafka.JVM_OPTS_ENV, "-XX:TieredStopAtLevel=4 -Xss1m")
+    argv = kafka.java_command(tmp_path, tmp_path, heap="256m")
+    tiers = [a for a in argv if a.startswith("-XX:TieredStopAtLevel=")]
+    assert tiers == ["-XX:TieredStopAtLevel=1", "-XX:TieredStopAtLevel=4"]
+    assert argv.index("-Xss1m") < argv.index("-cp")
