@@ -6,10 +6,12 @@ store (extension and Content-Type), the tracker's record, the images list and th
 
 from __future__ import annotations
 
+import csv
 import io
 
 import httpx
 import pytest
+from compressor import auto_quality
 from PIL import Image
 
 from tests.support import images
@@ -18,8 +20,8 @@ from tests.support.servers import LocalServer
 
 pytestmark = pytest.mark.e2e
 
-AUTO_THRESHOLD = 0.90  # COMPRESSOR_AUTO_SSIM_THRESHOLD's default
-LADDER = range(30, 96, 5)
+AUTO_THRESHOLD = auto_quality.DEFAULT_THRESHOLD  # COMPRESSOR_AUTO_SSIM_THRESHOLD's default
+LADDER = auto_quality.LADDER
 
 
 @pytest.fixture
@@ -35,8 +37,8 @@ async def image_host():
 async def test_webp_at_quality_auto_is_stored_served_and_reported_as_webp(
     pipeline, ingest_url, tracker_url, image_host, auth_headers
 ):
-    csv = csv_of([(1, "Shoe", [image_host.url("photo.jpg"), image_host.url("cutout.png")])])
-    accepted = await upload_csv(ingest_url, csv, headers=auth_headers, format="webp", quality="auto")
+    products = csv_of([(1, "Shoe", [image_host.url("photo.jpg"), image_host.url("cutout.png")])])
+    accepted = await upload_csv(ingest_url, products, headers=auth_headers, format="webp", quality="auto")
     status = await wait_for_completion(accepted["status_url"], headers=auth_headers)
     assert status["failed_images"] == 0
 
@@ -60,6 +62,9 @@ async def test_webp_at_quality_auto_is_stored_served_and_reported_as_webp(
         cutout = Image.open(io.BytesIO((await http.get(items["cutout.png"]["output_url"])).content))
         assert cutout.mode == "RGBA"
         assert cutout.getpixel((2, 2))[3] == 0  # the corner outside the cut-out stays transparent
+        output = await http.get(f"{tracker_url}/requests/{accepted['request_id']}/output.csv")
+    rows = list(csv.DictReader(io.StringIO(output.text, newline="")))
+    assert [row["Output Image Formats"] for row in rows] == ["webp,webp"]
 
 
 async def test_a_format_ingest_does_not_know_is_refused_with_the_field_named(

@@ -34,6 +34,16 @@ CORPUS: dict[str, Callable[[], bytes]] = {
     "photo": lambda: images.photo_jpeg(640, 480),
     "cut-out": lambda: images.product_cutout_png(640, 640, seed=1),
 }
+# The bench set's mix (bench/pipeline_bench.py: 8 RGB photos, 1 CMYK photo, 1 cut-out in 10), with
+# its generators, at a size a unit test can afford: what quality=auto's threshold was set on.
+PRODUCTS: dict[str, Callable[[], bytes]] = {
+    **{
+        f"product photo {seed}": lambda seed=seed: images.product_photo_jpeg(720, 540, seed)
+        for seed in range(8)
+    },
+    "cmyk product photo": lambda: images.product_cmyk_jpeg(720, 540, seed=8),
+    "product cut-out": lambda: images.product_cutout_png(720, 540, seed=9),
+}
 # Above auto_quality.WHOLE_PICTURE_PIXELS: quality=auto decides on a mosaic of tiles.
 LARGE: dict[str, Callable[[], bytes]] = {
     "large photo": lambda: images.photo_jpeg(1600, 1200, quality=95, seed=2),
@@ -76,6 +86,7 @@ def test_every_input_becomes_the_requested_format_with_its_upright_size(
     assert result.score is None
 
 
+@pytest.mark.parametrize("quality", [50, "auto"])
 @pytest.mark.parametrize("output_format", ["webp", "avif"])
 @pytest.mark.parametrize(
     ("make", "opaque"),
@@ -83,9 +94,10 @@ def test_every_input_becomes_the_requested_format_with_its_upright_size(
     ids=["rgba png", "palette png"],
 )
 def test_webp_and_avif_keep_transparency(
-    make: Callable[[], bytes], opaque: tuple, output_format: str
+    make: Callable[[], bytes], opaque: tuple, output_format: str, quality: int | str
 ) -> None:
-    output = opened(compress(make(), CompressionOptions(50, format=output_format))).convert("RGBA")  # type: ignore[arg-type]
+    options = CompressionOptions(quality, format=output_format)  # type: ignore[arg-type]
+    output = opened(compress(make(), options)).convert("RGBA")
     assert output.getpixel((8, 24))[3] == 0
     assert output.getpixel((56, 24))[3] == 255
     assert all(abs(a - b) <= 40 for a, b in zip(output.getpixel((56, 24))[:3], opaque, strict=True))
@@ -97,10 +109,12 @@ def test_jpeg_still_flattens_transparency_onto_white() -> None:
     assert all(value >= 240 for value in output.getpixel((8, 24)))
 
 
+@pytest.mark.parametrize("quality", [50, "auto"])
 @pytest.mark.parametrize("output_format", FORMATS)
-def test_orientation_6_is_applied_in_every_format(output_format: str) -> None:
+def test_orientation_6_is_applied_in_every_format(output_format: str, quality: int | str) -> None:
     stored_width, stored_height = images.ORIENTATION_SIZE
-    output = opened(compress(images.oriented_jpeg(6), CompressionOptions(50, format=output_format)))  # type: ignore[arg-type]
+    options = CompressionOptions(quality, format=output_format)  # type: ignore[arg-type]
+    output = opened(compress(images.oriented_jpeg(6), options))
     assert output.size == (stored_height, stored_width)
     red, green, blue = output.convert("RGB").getpixel((stored_height - 3, 2))
     assert red > 180
@@ -109,23 +123,38 @@ def test_orientation_6_is_applied_in_every_format(output_format: str) -> None:
     assert output.getexif().get(0x0112, 1) == 1
 
 
-@pytest.mark.parametrize("output_format", ["jpeg", "webp"])
-def test_quality_auto_stays_above_its_threshold_and_mostly_below_q50_bytes(output_format: str) -> None:
-    """Grainy photos need more than q50 to keep SSIM 0.90 (SSIM counts lost grain); flat pictures
-    come out byte for byte the same at every quality, so "not above q50" is what is counted."""
-    not_larger = 0
-    for case, make in (CORPUS | LARGE).items():
-        data = make()
-        auto = compress(data, CompressionOptions("auto", format=output_format))  # type: ignore[arg-type]
-        if auto.kept_original:
-            continue  # the original itself: identical pixels
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_quality_auto_stays_above_its_threshold_on_every_image(output_format: str) -> None:
+    for case, make in (CORPUS | LARGE | PRODUCTS).items():
+        auto = compress(make(), CompressionOptions("auto", format=output_format))  # type: ignore[arg-type]
+        assert not auto.kept_original, case  # every source here is larger than its re-encode
         assert auto.quality in auto_quality.LADDER, case
         assert auto.score is not None, case
-        assert auto.score >= THRESHOLD, case
-        assert full_ssim(data, auto) >= THRESHOLD, case
-        q50 = compress(data, CompressionOptions(50, format=output_format))  # type: ignore[arg-type]
-        not_larger += len(auto.data) <= len(q50.data)
-    assert not_larger > len(CORPUS | LARGE) / 2
+        assert auto.score >= THRESHOLD, (case, auto.quality, auto.score)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_quality_auto_is_strictly_smaller_than_jpeg_q50_on_most_product_images(output_format: str) -> None:
+    """The threshold is the look JPEG q50 gives 91 % of the bench set, so in every format auto is
+    held against JPEG q50's bytes, the default output it replaces. Strictly: a tie (auto choosing
+    q50, or a flat picture whose bytes do not depend on quality) does not count. The CMYK photo,
+    below the threshold at q50, is the one expected to need more."""
+    smaller = []
+    for case, make in PRODUCTS.items():
+        data = make()
+        auto = compress(data, CompressionOptions("auto", format=output_format))  # type: ignore[arg-type]
+        if len(auto.data) < len(compress(data, CompressionOptions(50)).data):
+            smaller.append(case)
+    assert len(smaller) >= 0.8 * len(PRODUCTS), smaller
+
+
+@pytest.mark.parametrize("output_format", ["jpeg", "webp"])
+def test_quality_auto_on_small_pictures_is_judged_on_the_whole_picture(output_format: str) -> None:
+    """Below auto_quality.WHOLE_PICTURE_PIXELS the score is the whole picture's, not a sample's."""
+    for case, make in CORPUS.items():
+        data = make()
+        auto = compress(data, CompressionOptions("auto", format=output_format))  # type: ignore[arg-type]
+        assert full_ssim(data, auto) == pytest.approx(auto.score), case
 
 
 def test_quality_auto_on_a_large_picture_reports_the_score_of_its_real_output() -> None:
@@ -183,7 +212,7 @@ def test_a_small_webp_is_kept_when_webp_is_asked_and_a_png_never_is() -> None:
     assert not compress(png, CompressionOptions(95, format="webp")).kept_original
 
 
-@pytest.mark.parametrize("output_format", ["webp", "avif"])
+@pytest.mark.parametrize("output_format", FORMATS)
 @pytest.mark.parametrize(
     ("make", "code"),
     [
