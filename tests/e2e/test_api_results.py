@@ -123,12 +123,12 @@ async def test_status_images_and_output_csv_follow_a_request_with_a_failed_image
     assert output.status_code == 200
     assert output.headers["content-type"].startswith("text/csv")
     lines = output.text.split("\r\n")
-    assert lines[0] == "S. No.,Product Name,Input Image Urls,Output Image Urls"
+    assert lines[0] == "S. No.,Product Name,Input Image Urls,Output Image Urls,Output Image Formats"
     out = [i["output_url"] for i in images]
     assert lines[1:] == [
-        f'10,Shirt,"{u("1.jpg")},{u("missing.jpg")},{u("2.jpg")}","{out[0]},,{out[2]}"',
-        f'11,"Hat, wool","{u("3.jpg")}","{out[3]}"',
-        f'12,Lamp,"{u("held.jpg")}","{out[4]}"',
+        f'10,Shirt,"{u("1.jpg")},{u("missing.jpg")},{u("2.jpg")}","{out[0]},,{out[2]}","jpeg,,jpeg"',
+        f'11,"Hat, wool","{u("3.jpg")}","{out[3]}","jpeg"',
+        f'12,Lamp,"{u("held.jpg")}","{out[4]}","jpeg"',
         "",
     ]
     rows = list(csv.reader(io.StringIO(output.text)))

@@ -203,7 +203,13 @@ async def test_upload_watch_progress_browse_before_and_after_and_download(
     download = await download_info.value
     saved = await asyncio.to_thread(Path(await download.path()).read_text)
     rows = list(csv.reader(io.StringIO(saved)))
-    assert rows[0] == ["S. No.", "Product Name", "Input Image Urls", "Output Image Urls"]
+    assert rows[0] == [
+        "S. No.",
+        "Product Name",
+        "Input Image Urls",
+        "Output Image Urls",
+        "Output Image Formats",
+    ]
     assert [r[:2] for r in rows[1:]] == [
         ["1", "Linen Shirt"],
         ["2", "Stoneware Mug"],

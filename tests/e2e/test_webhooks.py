@@ -172,6 +172,8 @@ async def test_a_global_subscription_receives_completions_signed_with_its_own_se
             "completed_at",
             "output_csv_url",
         } <= set(body)
+        # Issue 16: which formats the images were stored in (this upload asked for the default).
+        assert body["output_formats"] == {"jpeg": body["processed_images"]}
     finally:
         async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
             deleted = await client.delete(f"{notifier_url}/subscriptions/{subscription['subscription_id']}")

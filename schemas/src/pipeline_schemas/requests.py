@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
 from .base import EventBase
+from .images import OutputFormat
 
 __all__ = ["RequestCompleted", "RequestStatus", "completion_event_id"]
 
@@ -37,4 +38,12 @@ class RequestCompleted(EventBase):
     output_csv_url: str = Field(description="Absolute URL of the output CSV.")
     webhook_url: str | None = Field(
         default=None, description="The per-request webhook given at upload, if any."
+    )
+    output_formats: dict[OutputFormat, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        description=(
+            "Processed images per stored format (a kept original counts under its own format); "
+            "each image's own is in the output CSV and the images list. Null when the emitter did "
+            "not count them: a cancel that closed the request itself, or a producer before 1.3.0."
+        ),
     )

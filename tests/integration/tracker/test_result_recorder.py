@@ -41,7 +41,7 @@ async def new_request(pool: asyncpg.Pool, images: int) -> tuple[uuid.UUID, list[
     return rid, ids
 
 
-def done(rid, image_id) -> ImageCompressed:
+def done(rid, image_id, output_format: str = "jpeg") -> ImageCompressed:
     return ImageCompressed(
         request_id=rid,
         image_id=image_id,
@@ -50,6 +50,7 @@ def done(rid, image_id) -> ImageCompressed:
         output_bytes=40,
         width=10,
         height=10,
+        format=output_format,  # type: ignore[arg-type]
     )
 
 
@@ -86,6 +87,7 @@ async def test_concurrent_results_and_duplicates_give_exact_counts_and_one_compl
     completions = await completions_for(pool, rid)
     assert len(completions) == 1
     assert (completions[0].processed_images, completions[0].failed_images) == (30, 10)
+    assert completions[0].output_formats == {"jpeg": 30}
     stored = await pool.fetchval(
         "SELECT count(*) FROM images WHERE request_id = $1 AND status <> 'pending'", rid
     )
@@ -113,3 +115,20 @@ async def test_a_request_whose_every_image_failed_ends_failed(pool):
         )
     assert await pool.fetchval("SELECT status FROM requests WHERE request_id = $1", rid) == "failed"
     assert (await completions_for(pool, rid))[0].status == "failed"
+
+
+async def test_the_completion_counts_the_stored_formats_a_kept_original_under_its_own(pool):
+    """Issue 16: the webhook says which formats the request's images have; failures count in none."""
+    repo = AsyncpgResultRecorder(pool, "http://t")
+    rid, ids = await new_request(pool, 4)
+    await repo.record_results(
+        [
+            done(rid, ids[0], "webp"),
+            done(rid, ids[1], "jpeg"),  # a JPEG original kept because WebP would be larger
+            done(rid, ids[2], "webp"),
+            ImageCompressionFailed(request_id=rid, image_id=ids[3], reason_code="not_an_image", message="x"),
+        ]
+    )
+    (completion,) = await completions_for(pool, rid)
+    assert completion.output_formats == {"jpeg": 1, "webp": 2}
+    assert completion.processed_images == 3

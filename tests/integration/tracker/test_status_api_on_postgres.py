@@ -140,10 +140,10 @@ async def test_a_product_name_with_a_newline_stays_one_neutralised_record(api, p
 
     assert resp.status_code == 200, resp.text
     rows = list(csv.reader(io.StringIO(resp.text, newline="")))
-    assert [len(r) for r in rows] == [4, 4, 4]
+    assert [len(r) for r in rows] == [5, 5, 5]
     assert rows[1][1] == "x\n'=cmd|' /C calc'!A0"
     assert rows[1][3] == "http://127.0.0.1:9/out/0.jpg"
-    assert rows[2] == ["2", "Hat", "http://127.0.0.1:9/1.jpg", "http://127.0.0.1:9/out/1.jpg"]
+    assert rows[2] == ["2", "Hat", "http://127.0.0.1:9/1.jpg", "http://127.0.0.1:9/out/1.jpg", "jpeg"]
     assert not [line for line in resp.text.splitlines() if line.startswith(FORMULA_STARTS)]
 
 

@@ -118,6 +118,24 @@ def test_webhook_body_carries_what_subscribers_need():
         1,
     )
     assert body["output_csv_url"] == "http://t/o.csv"
+    assert body["output_formats"] is None  # not counted by this emitter
+
+
+def test_webhook_body_says_which_formats_the_images_were_stored_in():
+    import json
+    from uuid import uuid4
+
+    event = RequestCompleted(
+        request_id=uuid4(),
+        status="completed",
+        total_images=3,
+        processed_images=3,
+        failed_images=0,
+        completed_at=utc_now(),
+        output_csv_url="http://t/o.csv",
+        output_formats={"webp": 2, "jpeg": 1},
+    )
+    assert json.loads(webhook_body(event))["output_formats"] == {"webp": 2, "jpeg": 1}
 
 
 def test_a_refused_address_is_dead_at_once_however_many_attempts_remain():

@@ -34,8 +34,9 @@ def image(
     name: str | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    output_format: str = "jpeg",
 ) -> ImageRow:
-    """An image of the product on line `row`; one with an output is done."""
+    """An image of the product on line `row`; one with an output is done (as `output_format`)."""
     return ImageRow(
         image_id=uuid4(),
         row_number=row,
@@ -51,13 +52,16 @@ def image(
         output_bytes=400 if output else None,
         width=64 if output else None,
         height=48 if output else None,
+        format=output_format if output else None,
     )
 
 
 def as_output(images: list[ImageRow]) -> list[OutputImage]:
     """What the output CSV reads of these images."""
     return [
-        OutputImage(i.row_number, i.serial_number, i.product_name, i.position, i.input_url, i.output_url)
+        OutputImage(
+            i.row_number, i.serial_number, i.product_name, i.position, i.input_url, i.output_url, i.format
+        )
         for i in images
     ]
 

@@ -17,7 +17,10 @@ def test_output_rows_follow_input_order_even_when_images_arrive_shuffled():
 
     lines = render_output_csv(as_output(images)).splitlines()
 
-    assert lines[1:] == ['1,Product 1,"http://a/a,http://a/b",","', '2,Product 2,"http://a/c,http://a/d",","']
+    assert lines[1:] == [
+        '1,Product 1,"http://a/a,http://a/b",",",","',
+        '2,Product 2,"http://a/c,http://a/d",",",","',
+    ]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -44,10 +47,10 @@ def test_a_product_name_with_line_breaks_stays_one_neutralised_cell(name):
     rows = list(csv.reader(io.StringIO(text, newline="")))
 
     assert len(rows) == 3  # the header and one record per product, whatever the name holds
-    assert all(len(r) == 4 for r in rows)
+    assert all(len(r) == 5 for r in rows)
     assert rows[1][0] == "1"
-    assert rows[1][2:] == ["http://a/1.jpg,http://a/2.jpg", "http://o/1.jpg,http://o/2.jpg"]
-    assert rows[2] == ["2", "Hat", "http://a/3.jpg", "http://o/3.jpg"]
+    assert rows[1][2:] == ["http://a/1.jpg,http://a/2.jpg", "http://o/1.jpg,http://o/2.jpg", "jpeg,jpeg"]
+    assert rows[2] == ["2", "Hat", "http://a/3.jpg", "http://o/3.jpg", "jpeg"]
     assert rows[1][1].replace("'", "") == name.replace("'", "")  # only neutralising marks were added
     cells = [cell for r in rows for cell in r]
     assert not [c for c in cells if c.startswith(FORMULA_STARTS)]
@@ -63,3 +66,19 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(dangerous):
 
 def test_ordinary_cells_are_left_alone():
     assert neutralise_cell("Red Shoe") == "Red Shoe"
+
+
+def test_each_output_names_its_format_aligned_with_its_url_and_a_failed_one_leaves_both_empty():
+    """Issue 16: a request asks for one format, but a kept original keeps its own (here a JPEG)."""
+    images = [
+        image(2, 0, "http://a/1.png", "http://o/1.webp", output_format="webp"),
+        image(2, 1, "http://a/2.jpg", "http://o/2.jpg", output_format="jpeg"),
+        image(2, 2, "http://a/3.png", status="failed"),
+        image(3, 0, "http://a/4.png", "http://o/4.avif", output_format="avif"),
+    ]
+
+    rows = list(csv.reader(io.StringIO(render_output_csv(as_output(images)), newline="")))
+
+    assert rows[0][3:] == ["Output Image Urls", "Output Image Formats"]
+    assert rows[1][3:] == ["http://o/1.webp,http://o/2.jpg,", "webp,jpeg,"]
+    assert rows[2][3:] == ["http://o/4.avif", "avif"]

@@ -145,10 +145,10 @@ async def test_the_output_csv_aligns_outputs_with_inputs_and_leaves_failed_slots
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/csv")
     assert resp.text == (
-        "S. No.,Product Name,Input Image Urls,Output Image Urls\r\n"
-        '7,Shirt,"http://a/1.jpg,http://a/2.jpg,http://a/3.jpg","http://o/1.jpg,,http://o/3.jpg"\r\n'
-        '8,"Hat, ""wool""","http://a/4.jpg","http://o/4.jpg"\r\n'
-        '9,\'=SUM(A1),"http://a/5.jpg",""\r\n'
+        "S. No.,Product Name,Input Image Urls,Output Image Urls,Output Image Formats\r\n"
+        '7,Shirt,"http://a/1.jpg,http://a/2.jpg,http://a/3.jpg","http://o/1.jpg,,http://o/3.jpg","jpeg,,jpeg"\r\n'
+        '8,"Hat, ""wool""","http://a/4.jpg","http://o/4.jpg","jpeg"\r\n'
+        '9,\'=SUM(A1),"http://a/5.jpg","",""\r\n'
     )
     rows = list(csv.reader(io.StringIO(resp.text)))
     assert rows[1][3].split(",") == ["http://o/1.jpg", "", "http://o/3.jpg"]

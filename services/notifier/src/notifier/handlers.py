@@ -34,6 +34,7 @@ def webhook_body(event: RequestCompleted) -> bytes:
             "cancelled_images": event.cancelled_images,
             "completed_at": event.completed_at.isoformat(),
             "output_csv_url": event.output_csv_url,
+            "output_formats": event.output_formats,
         },
         separators=(",", ":"),
     ).encode()

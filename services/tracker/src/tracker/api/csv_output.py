@@ -4,6 +4,9 @@ Decision (issue 12, defect 1): a product name may hold line breaks (ingest accep
 quoted CSV field). It stays one quoted cell, and every line of it that would start with a formula
 character gets a `'` in front, so neither a spreadsheet nor a tool that splits lines before it
 parses quotes sees a formula, and the URL columns never shift to another record.
+
+The last column (issue 16) names each output's format (`jpeg`, `webp`, `avif`), aligned with the
+URLs like them: a kept original has its own format, which the requested one does not tell.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-OUTPUT_HEADER = "S. No.,Product Name,Input Image Urls,Output Image Urls"
+OUTPUT_HEADER = "S. No.,Product Name,Input Image Urls,Output Image Urls,Output Image Formats"
 RECORD_END = "\r\n"  # RFC 4180
 # What a spreadsheet runs as a formula when a cell (or a line) starts with it (OWASP CSV injection).
 _FORMULA_PREFIXES = "=+-@\t\r"
@@ -33,6 +36,7 @@ class OutputImage:
     position: int
     input_url: str
     output_url: str | None
+    output_format: str | None = None  # of the stored object; None while failed (empty slot)
 
 
 def neutralise_cell(value: str) -> str:
@@ -50,9 +54,10 @@ def csv_cell(value: str, *, quote: bool = False) -> str:
 
 
 def render_output_csv(images: Iterable[OutputImage]) -> str:
-    """One record per product in input order, both URL lists always one quoted cell.
+    """One record per product in input order, the URL and format lists always one quoted cell.
 
-    Outputs are aligned with inputs position by position; a failed image leaves its slot empty.
+    Outputs and their formats are aligned with inputs position by position; a failed image leaves
+    its slot empty in both.
     """
     products: dict[int, list[OutputImage]] = {}
     for image in images:
@@ -62,6 +67,8 @@ def render_output_csv(images: Iterable[OutputImage]) -> str:
         shots = sorted(products[row_number], key=lambda s: s.position)
         inputs = ",".join(s.input_url for s in shots)
         outputs = ",".join(s.output_url or "" for s in shots)
+        formats = ",".join((s.output_format or "") if s.output_url else "" for s in shots)
         cells = [str(shots[0].serial_number), csv_cell(shots[0].product_name)]
-        lines.append(",".join([*cells, csv_cell(inputs, quote=True), csv_cell(outputs, quote=True)]))
+        lists = [csv_cell(column, quote=True) for column in (inputs, outputs, formats)]
+        lines.append(",".join([*cells, *lists]))
     return RECORD_END.join(lines) + RECORD_END

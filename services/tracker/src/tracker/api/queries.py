@@ -98,7 +98,9 @@ _IMAGES_PAGE = (
     " ORDER BY row_number, i.position LIMIT $5"
 )
 _OUTPUT_IMAGES = (
-    "SELECT row_number, i.serial_number, p.product_name, i.position, i.input_url, i.output_url"  # noqa: S608
+    "SELECT row_number, i.serial_number, p.product_name, i.position, i.input_url, i.output_url,"  # noqa: S608
+    # Images stored before formats existed (migration 0007) were all JPEG.
+    " coalesce(i.output_format, 'jpeg') AS output_format"
     f" {_WITH_NAMES} WHERE request_id = $1 AND {_OWNED} ORDER BY row_number, i.position"
 )
 

@@ -25,6 +25,7 @@ from pipeline_schemas import (
     RequestStatus,
     encode,
 )
+from pipeline_schemas.images import OutputFormat
 
 from ..progress import Progress, completion_event_id
 
@@ -53,6 +54,10 @@ UPDATE requests AS r SET processed_images = r.processed_images + u.processed,
  WHERE r.request_id = u.request_id
  RETURNING r.request_id, r.status, r.total_images, r.processed_images, r.failed_images, r.tenant_id,
            r.webhook_url, r.cancelled_images, r.cancel_requested_at IS NOT NULL AS cancelling"""
+# What request.completed says of the formats (issue 16): one small read, once per request.
+_FORMATS = """
+SELECT coalesce(output_format, 'jpeg') AS format, count(*)::int AS images
+  FROM images WHERE request_id = $1 AND status = 'done' GROUP BY 1 ORDER BY 1"""
 _SET_STATUS = """
 UPDATE requests SET status = $2, completed_at = CASE WHEN $3 THEN now() END
  WHERE request_id = $1 RETURNING completed_at"""
@@ -166,7 +171,8 @@ class AsyncpgResultRecorder:
             rid = row["request_id"]
             completed_at = await conn.fetchval(_SET_STATUS, rid, progress.status, progress.finished)
             if progress.finished:
-                completions[rid] = self._completion(rid, row, progress, completed_at)
+                formats = {r["format"]: r["images"] for r in await conn.fetch(_FORMATS, rid)}
+                completions[rid] = self._completion(rid, row, progress, completed_at, formats)
         if completions:
             await conn.executemany(
                 "INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)",
@@ -192,7 +198,12 @@ class AsyncpgResultRecorder:
         return outcomes
 
     def _completion(
-        self, request_id: UUID, row: asyncpg.Record, progress: Progress, completed_at: datetime
+        self,
+        request_id: UUID,
+        row: asyncpg.Record,
+        progress: Progress,
+        completed_at: datetime,
+        formats: dict[OutputFormat, int],
     ) -> RequestCompleted:
         return RequestCompleted(
             event_id=completion_event_id(request_id),
@@ -207,4 +218,5 @@ class AsyncpgResultRecorder:
             completed_at=completed_at,
             output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
             webhook_url=row["webhook_url"],
+            output_formats=formats,
         )
