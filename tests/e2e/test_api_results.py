@@ -174,7 +174,7 @@ async def test_a_product_name_with_a_newline_and_a_formula_stays_one_neutralised
 
     assert output.status_code == 200, output.text
     rows = list(csv.reader(io.StringIO(output.text, newline="")))
-    assert [len(r) for r in rows] == [4, 4, 4, 4]
+    assert [len(r) for r in rows] == [5, 5, 5, 5]
     assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
     assert [r[1] for r in rows[1:]] == ["x\n'=cmd|' /C calc'!A0", "crlf\r\n'+1", "Hat"]
     assert [r[2] for r in rows[1:]] == [f"{u('1.jpg')},{u('2.jpg')}", u("3.jpg"), u("4.jpg")]
