@@ -120,7 +120,7 @@ async def upload(
         Form(
             pattern=QUALITY_PATTERN,
             description="1-95 on the output format's scale (default 50), or `auto`: the lowest "
-            "quality whose output keeps SSIM 0.90 against the input (docs/api.md).",
+            "quality whose output keeps SSIM 0.84 against the input (docs/api.md).",
         ),
     ] = None,
     output_format: Annotated[
