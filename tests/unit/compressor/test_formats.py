@@ -181,6 +181,34 @@ def test_the_search_tries_at_most_four_qualities_and_finds_the_lowest_passing() 
         assert len(tried) == choice.trials <= 4
 
 
+@pytest.mark.parametrize(
+    ("passes_from", "expected", "tried"),
+    [
+        (50, 50, [50]),  # the real output passes where the proxy did: one encode
+        (52, 52, [50, 52]),  # just short: one rung up
+        (55, 55, [50, 52, 55]),
+        (60, 55, [50, 52, 55]),  # bounded: at most MAX_STEPS_UP more encodes, the last one kept
+    ],
+)
+def test_a_real_output_under_the_threshold_is_encoded_a_rung_higher_a_bounded_number_of_times(
+    passes_from: int, expected: int, tried: list[int]
+) -> None:
+    seen: list[int] = []
+
+    def score_at(quality: int) -> float:
+        seen.append(quality)
+        return 0.9 if quality >= passes_from else 0.8
+
+    quality, score = auto_quality.confirmed(50, score_at, 0.85)
+    assert (quality, seen) == (expected, tried)
+    assert score == (0.9 if expected >= passes_from else 0.8)
+    assert len(seen) <= 1 + auto_quality.MAX_STEPS_UP
+
+
+def test_the_top_of_the_ladder_is_kept_when_even_it_falls_short() -> None:
+    assert auto_quality.confirmed(95, lambda quality: 0.5, 0.9) == (95, 0.5)
+
+
 def test_when_nothing_passes_the_search_answers_the_top_quality_untried() -> None:
     choice = auto_quality.lowest_passing(lambda quality: 0.1, 0.9)
     assert (choice.quality, choice.score) == (auto_quality.LADDER[-1], None)

@@ -6,7 +6,8 @@ the whole picture when it is small, otherwise a mosaic of full-resolution tiles 
 across it. Tiles, not a downscale: shrinking a picture hides exactly the block and ringing
 artefacts that quality decides, so a downscaled proxy would pick qualities that are too low.
 Tile corners sit on multiples of 16, so JPEG and WebP blocks fall where they fall in the full
-picture. A binary search over a ladder of 16 qualities makes 4 trial encodes.
+picture. A binary search over a ladder of 16 qualities makes 4 trial encodes; the real output
+is scored again, and encoded a rung higher (at most twice) in the rare case it falls short.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ DEFAULT_THRESHOLD = 0.840
 TILE = 128
 GRID = 4  # GRID x GRID tiles: a 512 x 512 mosaic
 WHOLE_PICTURE_PIXELS = 1_000_000  # below this the picture is its own proxy
+# Re-encodes of the whole picture when its real output scores under the threshold the proxy met.
+MAX_STEPS_UP = 2
 _WINDOW = 7
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
@@ -127,3 +130,20 @@ def lowest_passing(score_at: Callable[[int], float], threshold: float) -> Choice
         else:
             low = middle + 1
     return Choice(LADDER[low], scores.get(low), len(scores))
+
+
+def confirmed(quality: int, score_at: Callable[[int], float], threshold: float) -> tuple[int, float]:
+    """The quality whose real output passes, starting at the one the proxy chose.
+
+    A tile encoded in the mosaic has other neighbours than in the picture (WebP and AVIF predict
+    from them), so the real output can fall just short where its tile passed: then it is encoded
+    one rung higher, at most MAX_STEPS_UP times. Returns the last quality tried and its score.
+    """
+    index = LADDER.index(quality)
+    score = score_at(quality)
+    for _ in range(MAX_STEPS_UP):
+        if score >= threshold or index + 1 == len(LADDER):
+            break
+        index += 1
+        score = score_at(LADDER[index])
+    return LADDER[index], score

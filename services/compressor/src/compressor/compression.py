@@ -129,8 +129,14 @@ def _encoded(
     choice = auto_quality.lowest_passing(score_at, options.auto_threshold)
     if proxy is picture and choice.quality in trials:  # the trial was the whole picture
         return trials[choice.quality], choice.quality, choice.score
-    output = _encode(picture, options.encode_settings(choice.quality), icc_profile)
-    return output, choice.quality, _score_of_output(output, boxes, reference)
+    outputs: dict[int, bytes] = {}
+
+    def output_score(quality: int) -> float:
+        outputs[quality] = _encode(picture, options.encode_settings(quality), icc_profile)
+        return _score_of_output(outputs[quality], boxes, reference)
+
+    quality, score = auto_quality.confirmed(choice.quality, output_score, options.auto_threshold)
+    return outputs[quality], quality, score
 
 
 def _score_of_output(output: bytes, boxes: list[tuple[int, int, int, int]], reference: Any) -> float:
