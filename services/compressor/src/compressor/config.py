@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         lt=1,
         description=(
             "quality=auto: the lowest SSIM (luma, vs the input) an output may have; 0.84 is what "
-            "JPEG q50 reaches on 91 % of the bench set (docs/api.md)."
+            "JPEG q50 reaches on over 90 % of the bench set (docs/api.md)."
         ),
     )
     max_attempts: int = Field(4, ge=1, description="Tries for transient failures, the first included.")
