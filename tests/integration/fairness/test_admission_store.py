@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -97,6 +98,36 @@ async def test_one_scheduler_at_a_time_and_another_takes_over_when_it_goes(fresh
         assert not await store.lead()
     finally:
         await other.resign()
+
+
+async def test_an_upload_committed_anywhere_wakes_the_leader_after_its_commit(pool, store):
+    seen: list[int] = []
+
+    async def queued_when_woken() -> None:
+        snap = await store.snapshot(3.0)
+        seen.append(sum(r.queued for r in snap.requests))
+
+    woken = asyncio.Event()
+    store.listen(woken.set)
+    await upload(pool, 3)  # through the pool, as another ingest instance's upload would be
+
+    await asyncio.wait_for(woken.wait(), timeout=10)
+    await queued_when_woken()
+    assert seen == [3]  # delivered at commit: the round it wakes sees the images
+
+
+async def test_a_lost_connection_wakes_the_leader_and_its_next_statement_fails(pool, store):
+    woken = asyncio.Event()
+    store.listen(woken.set)
+    killed = await pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name LIKE $1",
+        "imgpipe-scheduler %",
+    )
+    assert killed == 1
+    await asyncio.wait_for(woken.wait(), timeout=10)
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+        await store.snapshot(3.0)
 
 
 async def test_throughput_is_read_from_completions_the_tracker_records(pool, store):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import uuid4
 
@@ -23,12 +24,18 @@ class FakeAdmissionStore:
     admitted: list[list[Admission]] = field(default_factory=list)
     snapshots: int = 0
     resigned: int = 0
+    wake: Callable[[], None] | None = None  # what the scheduler gave listen()
+    during_snapshot: Callable[[], None] = lambda: None  # e.g. an upload committing meanwhile
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
 
     async def lead(self) -> bool:
         return self.leading
 
     async def snapshot(self, sample_seconds: float) -> Snapshot:
         self.snapshots += 1
+        self.during_snapshot()
         if self.failures:
             self.failures -= 1
             raise ConnectionResetError("connection lost")
@@ -148,3 +155,56 @@ async def test_max_window_bounds_images_in_flight_whatever_the_backlog():
     scheduler = Scheduler(store, settings(min_window=10, max_window=1000), probe=FakeProbe(0))
 
     assert await scheduler.round() == 5
+
+
+class CountingProbe:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def backlog(self) -> int | None:
+        self.asked += 1
+        return 0
+
+
+async def test_rounds_keep_their_pace_only_while_images_wait():
+    store = FakeAdmissionStore([request("a", 0, in_flight=3)])
+    probe = CountingProbe()
+    scheduler = Scheduler(store, settings(interval_seconds=0.2, idle_seconds=5.0), probe=probe)
+
+    await scheduler.round()
+    assert scheduler.pause(leading=True) == 5.0  # nothing waits: the idle fallback
+    assert probe.asked == 0  # and Kafka is not asked
+    store.requests = [request("a", 50)]
+    await scheduler.round()
+    assert scheduler.pause(leading=True) == 0.2
+    assert probe.asked == 1
+    assert scheduler.pause(leading=False) == 0.001  # a follower keeps trying the lock
+
+
+async def test_the_store_wakes_an_idle_scheduler():
+    store = FakeAdmissionStore([])
+    scheduler = Scheduler(store, settings(idle_seconds=3600))
+    assert store.wake is not None
+    waiting = asyncio.create_task(scheduler._step())
+    for _ in range(100):  # until the round ran; the scheduler then waits for up to an hour
+        if store.snapshots:
+            break
+        await asyncio.sleep(0)
+    store.requests = [request("a", 5)]
+    store.wake()  # a notification: an upload committed through another instance
+
+    await asyncio.wait_for(waiting, timeout=30)  # a bound, not a speed: lost, it would wait 3600 s
+    await scheduler._step()
+    assert scheduler.admitted == 5
+
+
+async def test_an_upload_committed_during_a_round_is_not_missed():
+    store = FakeAdmissionStore([])
+    scheduler = Scheduler(store, settings(idle_seconds=3600))
+    store.during_snapshot = scheduler.wake  # committed after the round read: it saw nothing
+
+    await asyncio.wait_for(scheduler._step(), timeout=30)  # returns at once: the wake-up was kept
+    store.during_snapshot = lambda: None
+    store.requests = [request("a", 2)]
+    await scheduler._step()
+    assert scheduler.admitted == 2

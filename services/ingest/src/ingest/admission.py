@@ -4,6 +4,14 @@ Every instance runs this loop; the one that holds the lock (see admission_store)
 others only try to take the lock now and then. A round reads what waits and what runs, sizes the
 in-flight window from the throughput measured over the last seconds (completions the tracker
 recorded), plans with `scheduling`, admits into the outbox and wakes the relay.
+
+Rounds keep their pace (`interval_seconds`) only while images wait for admission: fairness and
+the window are decided round by round. When nothing waits, the leader sleeps until it is woken:
+in process right after an upload commits (the route calls `wake`), and by a PostgreSQL
+notification that every upload's transaction sends (`admission_store.ADMISSIONS_CHANNEL`, heard
+on the leader's own connection), so uploads through other ingest instances wake it too. A
+notification can be lost while the connection is down, so an idle leader still polls every
+`idle_seconds`; losing its connection wakes it at once (the next round fails and starts over).
 """
 
 from __future__ import annotations
@@ -43,7 +51,15 @@ class SchedulerSettings(BaseSettings):
         "latency (Kafka, the tracker's commits) and the whole window while idle.",
     )
     max_window: int = Field(10_000, ge=1, description="Most images kept in flight.")
-    interval_seconds: float = Field(0.2, gt=0, description="Pause between scheduling rounds.")
+    interval_seconds: float = Field(
+        0.2, gt=0, description="Pause between scheduling rounds while images wait for admission."
+    )
+    idle_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Pause between rounds while no image waits: uploads wake the scheduler at once "
+        "(in process and by PostgreSQL NOTIFY), so this is only the fallback for a lost notification.",
+    )
     sample_seconds: float = Field(3.0, gt=0, description="Throughput is measured over this many seconds.")
     lock_retry_seconds: float = Field(
         1.0, gt=0, description="How often a follower tries to become the scheduler."
@@ -73,9 +89,11 @@ class Scheduler:
         self._turn = 0
         self.window = settings.min_window
         self.admitted = 0
+        self.waiting = False  # images waited for admission at the last round
+        store.listen(self.wake)
 
     def wake(self) -> None:
-        """Called after an upload or a cancel, so a round starts without waiting."""
+        """Called after an upload commits (in process or notified), so a round starts without waiting."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -87,6 +105,9 @@ class Scheduler:
             await self._store.resign()
 
     async def _step(self) -> None:
+        # Cleared before the round reads, never after: a wake-up that arrives while the round runs
+        # (an upload committed after its snapshot) keeps the event set and the next round is immediate.
+        self._wake.clear()
         try:
             leading = await self._store.lead()
             if leading:
@@ -97,15 +118,24 @@ class Scheduler:
             log.warning("scheduler.round_failed", error=repr(exc))
             await self._store.resign()
             leading = False
-        pause = self._settings.interval_seconds if leading else self._settings.lock_retry_seconds
-        await self._sleep(pause)
+        await self._sleep(self.pause(leading))
+
+    def pause(self, leading: bool) -> float:
+        """Until the next round: the round pace while images wait, the idle fallback when none do."""
+        cfg = self._settings
+        if not leading:
+            return cfg.lock_retry_seconds
+        return cfg.interval_seconds if self.waiting else cfg.idle_seconds
 
     async def round(self) -> int:
         """One scheduling round; returns how many images were admitted."""
         cfg = self._settings
         snap = await self._store.snapshot(cfg.sample_seconds)
-        waiting = any(r.queued for r in snap.requests)  # ask Kafka only when there is a choice
-        backlog = await self._probe.backlog() if self._probe and waiting and cfg.policy == "fair" else None
+        self.waiting = any(r.queued for r in snap.requests)
+        if not self.waiting:
+            return 0
+        # Kafka is asked only when there is a choice to make.
+        backlog = await self._probe.backlog() if self._probe and cfg.policy == "fair" else None
         plan = self.plan(snap, backlog)
         if not plan:
             return 0
@@ -135,7 +165,6 @@ class Scheduler:
         return plan_fair(snap.requests, snap.weights, free, turn=self._turn)
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()

@@ -6,6 +6,11 @@ and the next statement fails instead of admitting alongside a new leader. Postgr
 the lock the moment the holder's connection closes (a killed process's socket is closed by the
 kernel), so a follower polling every `lock_retry_seconds` takes over within that time.
 
+The leader LISTENs on ADMISSIONS_CHANNEL on that same connection: every upload's transaction
+notifies it (repository.py), PostgreSQL delivers the notification only after the commit, so the
+round it wakes sees the new request. Only the leader listens; a new leader's first round runs at
+once and finds whatever was committed before it listened.
+
 Admitting a batch is one transaction: the requests' rows are locked (a concurrent cancel
 waits, then sees the new cursor), the next images after each request's cursor are read in input
 order (an index range scan: O(batch)), the cursors and counts move, and one image.requested
@@ -17,7 +22,7 @@ publishes twice is recorded once by the tracker (it marks an image only while it
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -32,14 +37,19 @@ LOCK_KEY = 7_312_013  # any constant shared by every ingest instance: "the sched
 APPLICATION_NAME = "imgpipe-scheduler"
 CONNECT_TIMEOUT = 5.0
 STATEMENT_TIMEOUT_MS = 10_000
+ADMISSIONS_CHANNEL = "admissions"  # NOTIFY: images were queued for admission (payload unused)
 
-_ACTIVE = """
-SELECT request_id, tenant_id, priority, total_images, admitted_images, cancelled_images,
-       processed_images, failed_images, cancel_requested_at IS NOT NULL AS cancelling
-  FROM requests WHERE completed_at IS NULL ORDER BY created_at, request_id"""
-_COMPLETED_RECENTLY = (
-    "SELECT count(*) FROM images WHERE finished_at > now() - make_interval(secs => $1::float8)"
-)
+# One statement (one round trip, one snapshot) per round: the active requests with their tenant's
+# weight, and the two counts as uncorrelated subqueries, which PostgreSQL evaluates once.
+_SNAPSHOT = """
+SELECT r.request_id, r.tenant_id, r.priority, r.total_images, r.admitted_images, r.cancelled_images,
+       r.processed_images, r.failed_images, r.cancel_requested_at IS NOT NULL AS cancelling,
+       w.weight,
+       (SELECT count(*) FROM images
+         WHERE finished_at > now() - make_interval(secs => $1::float8)) AS completed,
+       (SELECT count(*) FROM outbox WHERE topic = $2) AS unpublished
+  FROM requests AS r LEFT JOIN tenant_weights AS w ON w.tenant_id = r.tenant_id
+ WHERE r.completed_at IS NULL ORDER BY r.created_at, r.request_id"""
 _LOCK_REQUESTS = """
 SELECT request_id, tenant_id, quality, output_format, quality_auto, jpeg_optimize, jpeg_progressive,
        admit_row, admit_position FROM requests
@@ -68,6 +78,7 @@ class Snapshot:
 
 
 class AdmissionStore(Protocol):
+    def listen(self, wake: Callable[[], None]) -> None: ...
     async def lead(self) -> bool: ...
     async def snapshot(self, sample_seconds: float) -> Snapshot: ...
     async def admit(self, plan: Sequence[Admission]) -> int: ...
@@ -79,6 +90,11 @@ class AsyncpgAdmissionStore:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
         self._leading = False
+        self._wake: Callable[[], None] = lambda: None
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        """`wake` is called when an upload commits anywhere, and when the connection is lost."""
+        self._wake = wake
 
     async def lead(self) -> bool:
         """True while this instance holds the scheduler lock (tries to take it when not)."""
@@ -94,8 +110,19 @@ class AsyncpgAdmissionStore:
                     "application_name": f"{APPLICATION_NAME} {os.getpid()}",
                 },
             )
-        self._leading = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY))
+            # Lost (server gone, socket reset): wake the loop so its next round fails and starts
+            # over now, rather than after an idle wait during which no notification can arrive.
+            self._conn.add_termination_listener(self._lost)
+        if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+            await self._conn.add_listener(ADMISSIONS_CHANNEL, self._notified)
+            self._leading = True
         return self._leading
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self._wake()
+
+    def _lost(self, _conn: object) -> None:
+        self._wake()
 
     async def resign(self) -> None:
         """Drop the connection, and the lock with it (after an error or at shutdown)."""
@@ -109,21 +136,12 @@ class AsyncpgAdmissionStore:
         return self._conn
 
     async def snapshot(self, sample_seconds: float) -> Snapshot:
-        conn = self._leader()
-        rows = await conn.fetch(_ACTIVE)
-        tenants = sorted({r["tenant_id"] for r in rows})
-        weights = await conn.fetch(
-            "SELECT tenant_id, weight FROM tenant_weights WHERE tenant_id = ANY($1::text[])", tenants
-        )
-        completed = await conn.fetchval(_COMPLETED_RECENTLY, sample_seconds)
-        unpublished = await conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE topic = $1", IMAGE_REQUESTED.name
-        )
+        rows = await self._leader().fetch(_SNAPSHOT, sample_seconds, IMAGE_REQUESTED.name)
         return Snapshot(
             [active_request(age, row) for age, row in enumerate(rows)],
-            {w["tenant_id"]: w["weight"] for w in weights},
-            completed,
-            unpublished,
+            {r["tenant_id"]: r["weight"] for r in rows if r["weight"] is not None},
+            rows[0]["completed"] if rows else 0,  # no request active: nothing to size a window for
+            rows[0]["unpublished"] if rows else 0,
         )
 
     async def admit(self, plan: Sequence[Admission]) -> int:

@@ -5,6 +5,12 @@ offset, over every partition): records waiting, being worked on, and finished wi
 commit interval. It is the work ahead of a newly admitted image, which is what the window bounds;
 images finished by a compressor but not yet recorded by the tracker are not in it, so a slow
 tracker does not shrink what the compressors get.
+
+The topic's partition list is cached: asking the broker for metadata on every probe (five times a
+second while images wait) cost a Metadata request per round. It is refreshed every
+PARTITIONS_REFRESH_PROBES probes and after any failed probe; partitions added to the topic in
+between are missed for at most that many rounds (their lag is then undercounted, the window's
+bound max_window still holds).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pipeline_schemas import IMAGE_REQUESTED
 
 log = structlog.get_logger(__name__)
 REQUEST_TIMEOUT = 2.0
+PARTITIONS_REFRESH_PROBES = 150  # 30 s of rounds at the default 0.2 s pace
 
 
 class BacklogProbe(Protocol):
@@ -37,12 +44,15 @@ class KafkaCompressorBacklog:
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap_servers, "group.id": group_id, "enable.auto.commit": False}
         )
+        self._partitions: list[int] = []
+        self._probes_left = 0  # probes until the partition list is read again
 
     async def backlog(self) -> int | None:
         """The group's lag on image.requested, or None when Kafka does not answer in time."""
         try:
             return await asyncio.to_thread(self._lag)
         except Exception as exc:  # noqa: BLE001 - no figure: the scheduler falls back to its window
+            self._probes_left = 0  # the topic may have changed: read its partitions again
             log.warning("scheduler.backlog_unknown", error=repr(exc))
             return None
 
@@ -50,10 +60,17 @@ class KafkaCompressorBacklog:
         """Never joined the group, so there is nothing to leave; frees its connections."""
         self._consumer.close()
 
+    def _partition_ids(self, topic: str) -> list[int]:
+        if self._probes_left <= 0 or not self._partitions:  # an empty list is never kept
+            metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT).topics[topic]
+            self._partitions = sorted(metadata.partitions)
+            self._probes_left = PARTITIONS_REFRESH_PROBES
+        self._probes_left -= 1
+        return self._partitions
+
     def _lag(self) -> int:
         topic = IMAGE_REQUESTED.name
-        metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT).topics[topic]
-        partitions = sorted(metadata.partitions)
+        partitions = self._partition_ids(topic)
         committed = self._consumer.committed(
             [TopicPartition(topic, p) for p in partitions], timeout=REQUEST_TIMEOUT
         )

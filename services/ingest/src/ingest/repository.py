@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from .admission_store import ADMISSIONS_CHANNEL
 from .uploads import UploadPlan
 
 
@@ -64,6 +65,8 @@ class AsyncpgUploadRepository:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._insert_request(conn, plan)
                 await self._copy_images(conn, plan)
+                # Wakes the scheduler of whichever ingest instance leads; sent at commit only.
+                await conn.execute("SELECT pg_notify($1, '')", ADMISSIONS_CHANNEL)
         except asyncpg.UniqueViolationError:
             key = plan.options.idempotency_key
             first = key and await self.find_by_idempotency_key(plan.options.tenant_id, key)
