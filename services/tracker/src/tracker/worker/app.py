@@ -16,6 +16,7 @@ from pipeline_schemas import REQUEST_COMPLETED
 
 from ..config import Settings
 from .agents import Relay, register_agents
+from .quiet_monitor import QuietMonitor
 from .repository import AsyncpgResultRecorder, ResultRecorder, keep_session
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,9 @@ def create_faust_app(settings: Settings) -> TrackerApp:
         # A crashed worker's partitions move to the others after 10 s rather than Kafka's 45 s.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        # Faust's statistics sensor without per-event bookkeeping or its 1 s sampler: nothing here
+        # reads them (quiet_monitor.py); acks and offsets do not pass through sensors.
+        Monitor=QuietMonitor,
     )
     register_agents(app, app.deps)
     return app
