@@ -16,6 +16,7 @@ from pipeline_schemas import REQUEST_COMPLETED
 
 from ..config import Settings
 from .agents import Relay, register_agents
+from .lean_consumer import LeanTransport
 from .quiet_monitor import QuietMonitor
 from .repository import AsyncpgResultRecorder, ResultRecorder, keep_session
 
@@ -56,6 +57,11 @@ class TrackerApp(faust.App):
         self._tracker_record_pool: asyncpg.Pool | None = None
         self._tracker_producer: AsyncProducer | None = None
         self._tracker_relay_task: asyncio.Task[None] | None = None
+
+    def _new_transport(self) -> Any:
+        # Faust's kafka:// transport whose consumer thread does not poll 5 times a second when
+        # idle (lean_consumer.py); the producer and what is fetched and committed are unchanged.
+        return LeanTransport(self.conf.broker_consumer, self)
 
     async def on_start(self) -> None:
         await super().on_start()
