@@ -74,7 +74,7 @@ schemas-check: install
 docs: install  ## regenerate the generated parts of docs/ (settings reference, API collection)
 	$(PY) scripts/gen_docs.py
 
-compose-up: install  ## docker compose up --build -d, with one compressor member per core (at most 4), as make up
+compose-up: install  ## docker compose up --build -d, with one compressor member per two cores (1 to 4), as make up
 	IMGPIPE_COMPRESSOR_MEMBERS=$$($(PY) -m devstack members) docker compose up --build -d
 
 compose-down:  ## stop what compose-up started (volumes are kept)

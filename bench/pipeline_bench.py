@@ -19,6 +19,7 @@ overrides, to compare pool kinds and sizes), BENCH_MEMBERS (compressor members; 
 # worker processes are forked with their function (nothing is pickled by reference).
 
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -294,15 +295,15 @@ def start_stack(env: dict[str, str]):
     from devstack.__main__ import infra_up
     from devstack.profiles import PROFILES
 
-    profile = PROFILES["test"]
+    # The test stack's ports and directory, with as many members as `make up` starts here (the
+    # test profile itself fixes two, for the tests), or BENCH_MEMBERS to compare.
+    profile = dataclasses.replace(PROFILES["test"], compressor_members=members())
     infra_up(profile)
     services.stop_all(profile)
-    if MEMBERS:  # compare member counts; the default is what `make up` starts here
-        services.COMPRESSOR_MEMBERS = MEMBERS
     services.start_all(profile, {"LOG_LEVEL": "INFO", **env})
-    from devstack.services import COMPRESSOR_MEMBERS, TRACKER_WORKERS
+    from devstack.services import TRACKER_WORKERS
 
-    wait_for_group(profile, "compressor", COMPRESSOR_MEMBERS)
+    wait_for_group(profile, "compressor", members())
     # The Faust workers start slower than the compressors (imports, two rebalances): without this
     # their start-up CPU was counted as the tracker's cost of the images, and they joined mid-run.
     wait_for_group(profile, "tracker", TRACKER_WORKERS)
@@ -418,7 +419,7 @@ BENCH_ITSELF = "bench (image server, client)"
 def members() -> int:
     from devstack import services
 
-    return services.COMPRESSOR_MEMBERS
+    return MEMBERS or services.COMPRESSOR_MEMBERS
 
 
 def member_memory() -> str:

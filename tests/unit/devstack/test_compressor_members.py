@@ -18,9 +18,19 @@ def test_every_compressor_member_keeps_pillows_memory_blocks(monkeypatch, tmp_pa
                 assert env["MALLOC_MMAP_THRESHOLD_"] == str(4 * 1024 * 1024)
 
 
+def test_one_member_per_two_cores_at_least_one_at_most_four():
+    assert [services.members_for(cores) for cores in (1, 2, 3, 4, 6, 8, 16, 64)] == [1, 1, 1, 2, 3, 4, 4, 4]
+
+
+def test_the_test_stack_always_runs_two_members():
+    members = [n for n in services.commands(PROFILES["test"]) if n.startswith("compressor")]
+    assert members == ["compressor-1", "compressor-2"]
+
+
 def test_the_members_on_one_machine_follow_the_cores():
-    local = next(p for p in PROFILES.values() if not p.bridged)
+    local = PROFILES["dev"]
     members = [n for n in services.commands(local) if n.startswith("compressor")]
-    assert len(members) == min(available_cpus(), 4)  # a container's CPU quota counts, not the host
+    # a container's CPU quota counts, not the host's cores
+    assert len(members) == services.members_for(available_cpus()) == services.COMPRESSOR_MEMBERS
     ports = {services.own_env(local, n)["COMPRESSOR_METRICS_PORT"] for n in members}
     assert len(ports) == len(members)

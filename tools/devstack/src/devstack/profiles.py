@@ -36,6 +36,7 @@ class Profile:
     min_insync_replicas: int = 1
     object_store_port: int = 0  # 0: no object store; outputs go to media_dir, served at /media
     compressor_hosts: int = 0  # >0: compressor members each in its own network namespace
+    compressor_members: int = 0  # >0: this many members on one machine, whatever its cores
     heap: str = "768m"
 
     @property
@@ -182,8 +183,19 @@ def test_profile(slot: int) -> Profile:
     """The test stack; IMGPIPE_TEST_SLOT=N gives parallel sessions their own ports and directory."""
     o = slot * 100
     name = "test" if slot == 0 else f"test-{slot}"
+    # Two members whatever the cores: the tests prove what a group of members does (dedupe across
+    # members, a member killed mid-flight, rebalances).
     return Profile(
-        name, 19092 + o, 19093 + o, 55433 + o, 18000 + o, 18001 + o, 18002 + o, 18070 + o, fsync=False
+        name,
+        19092 + o,
+        19093 + o,
+        55433 + o,
+        18000 + o,
+        18001 + o,
+        18002 + o,
+        18070 + o,
+        fsync=False,
+        compressor_members=2,
     )
 
 

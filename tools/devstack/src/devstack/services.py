@@ -17,9 +17,28 @@ from .profiles import BRIDGE_ADDRESS, REPO_ROOT, Profile
 # The CPUs this machine lets us use: its cores, capped by a cgroup CPU quota when devstack itself
 # runs in a container (os.cpu_count() would count the host's cores).
 CORES = available_cpus()
-# One member per core (each has its own event loop and GIL), at most 4 on one machine; each
-# member's Pillow threads default to the same count (compressor settings, COMPRESSOR_POOL_SIZE).
-COMPRESSOR_MEMBERS = max(1, min(CORES, 4))
+
+
+def members_for(cores: int) -> int:
+    """Compressor members for a machine: one per two cores, at least 1, at most 4.
+
+    Pillow decodes and (writing into a memfd) encodes without the GIL, so one member's event loop
+    serves two Pillow threads; each member more costs its own loop, Kafka clients and broker
+    requests. Measured with `make bench` on 2 cores (quiet machine, one run each): one member,
+    CPU per image of every process 47.3 ms and rates 0.99 of raw Pillow; two members, 51.1-51.7 ms
+    and 0.89-0.94. A member's Pillow threads default to the cores (COMPRESSOR_POOL_SIZE).
+    """
+    return max(1, min(cores // 2, 4))
+
+
+COMPRESSOR_MEMBERS = members_for(CORES)
+
+
+def member_count(profile: Profile) -> int:
+    """The members one machine of `profile` runs (the test stack fixes its own count)."""
+    return profile.compressor_members or COMPRESSOR_MEMBERS
+
+
 # Pillow keeps up to 128 freed 1 MiB blocks (at most 128 MiB) instead of returning each image's
 # memory to the OS, so the next decode does not fault fresh pages in. Small blocks suit a mix of
 # sizes: Pillow resizes a cached block to the size it needs, and with 64 MiB blocks every change
@@ -47,7 +66,7 @@ def commands(profile: Profile) -> dict[str, list[str]]:
         for host in range(1, profile.compressor_hosts + 1):
             table[f"compressor-{host}"] = [*netns.exec_prefix(host), py, "-m", "compressor"]
     else:
-        for n in range(1, COMPRESSOR_MEMBERS + 1):
+        for n in range(1, member_count(profile) + 1):
             table[f"compressor-{n}"] = [py, "-m", "compressor"]
     for n in range(1, TRACKER_WORKERS + 1):
         table[f"tracker-worker-{n}"] = [py, "-m", "tracker", "worker"]
