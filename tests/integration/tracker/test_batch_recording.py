@@ -113,8 +113,7 @@ async def record_retrying(repo: AsyncpgResultRecorder, batch, attempts: int = 10
 
 async def test_the_recorders_pool_without_reset_queries_leaves_no_transaction_behind(fresh_database_url):
     """The worker records on a pool that skips asyncpg's reset query (one round trip per batch)."""
-    from pipeline_runtime.database import create_db_pool
-    from tracker.worker.repository import keep_session
+    from pipeline_runtime.database import create_db_pool, keep_session
 
     single = await create_db_pool(fresh_database_url, max_size=1, reset=keep_session)
     try:

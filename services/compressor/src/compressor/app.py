@@ -13,6 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import asyncpg
 import structlog
+from pipeline_runtime.database import keep_session
 from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer
 from pipeline_runtime.metrics import serve_metrics
 from pipeline_runtime.netguard import AddressGuard
@@ -106,19 +107,10 @@ async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
 
 
 async def claims_pool(dsn: str, max_size: int = 4) -> asyncpg.Pool:
+    """Claims leave no session state: released without asyncpg's reset query (two per image)."""
     return await asyncpg.create_pool(
         dsn, min_size=1, max_size=max_size, command_timeout=10, reset=keep_session
     )
-
-
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """Release a claims connection without asyncpg's reset query (RESET ALL, UNLISTEN *, ...).
-
-    The claims statements leave no session state behind (no SET, LISTEN, cursor or session
-    lock), so the default reset was a round trip per statement for nothing: two per image.
-    asyncpg still rolls back a transaction left open before calling this.
-    """
-    del conn
 
 
 def download_limits(settings: Settings) -> DownloadLimits:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import faust
 import structlog
-from pipeline_runtime.database import create_db_pool
+from pipeline_runtime.database import create_db_pool, keep_session
 from pipeline_runtime.kafka import AsyncProducer
 from pipeline_runtime.outbox import OutboxRelay
 from pipeline_schemas import REQUEST_COMPLETED
@@ -18,7 +18,7 @@ from ..config import Settings
 from .agents import Relay, register_agents
 from .lean_consumer import LeanTransport
 from .quiet_monitor import QuietMonitor
-from .repository import AsyncpgResultRecorder, ResultRecorder, keep_session
+from .repository import AsyncpgResultRecorder, ResultRecorder
 
 log = structlog.get_logger(__name__)
 

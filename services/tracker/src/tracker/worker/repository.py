@@ -83,16 +83,6 @@ def first_of_each_image(events: Sequence[ImageResult]) -> dict[UUID, int]:
     return first
 
 
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """Release a recording connection without asyncpg's reset query (RESET ALL, UNLISTEN *, ...).
-
-    The recorder's statements leave no session state behind (no SET, LISTEN, cursor or session
-    lock): the reset was a round trip per batch for nothing. asyncpg still rolls back a
-    transaction left open before calling this. Only for a pool that nothing else uses.
-    """
-    del conn
-
-
 class AsyncpgResultRecorder:
     def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
         self._pool = pool
