@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import asyncpg
 import structlog
-from pipeline_runtime.database import keep_session
+from pipeline_runtime.database import create_db_pool, keep_session
 from pipeline_runtime.kafka import AsyncConsumer, AsyncProducer
 from pipeline_runtime.metrics import serve_metrics
 from pipeline_runtime.netguard import AddressGuard
@@ -108,9 +108,7 @@ async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
 
 async def claims_pool(dsn: str, max_size: int = 4) -> asyncpg.Pool:
     """Claims leave no session state: released without asyncpg's reset query (two per image)."""
-    return await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, command_timeout=10, reset=keep_session
-    )
+    return await create_db_pool(dsn, max_size=max_size, command_timeout=10, reset=keep_session)
 
 
 def download_limits(settings: Settings) -> DownloadLimits:
