@@ -65,6 +65,9 @@ class FakeClaims:
     async def settle(self, request_id, digest, image_id, result):
         self.settled.append(result)
 
+    async def flush(self):
+        return None
+
 
 async def fake_compress(data: bytes, options: CompressionOptions) -> CompressedImage:
     return CompressedImage(b"jpeg:" + data, 40, 30, "PNG", kept_original=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import time
 import uuid
@@ -12,6 +13,7 @@ from compressor.config import Settings
 from compressor.downloader import DownloadError
 from compressor.handlers import Deps
 from compressor.retrying import RetryPolicy
+from compressor.sources import Owned
 from compressor.worker import NOT_BEFORE_HEADER, Worker, not_before_of
 from confluent_kafka import TopicPartition
 from pipeline_schemas import IMAGE_REQUESTED, IMAGE_RESULTS, ImageRequested, decode, encode
@@ -107,7 +109,7 @@ def settings(**overrides) -> Settings:
     return Settings(commit_interval=0.0, max_in_flight=8, shutdown_grace_seconds=0.3, **overrides)
 
 
-def make_worker(downloader, consumer, producer, **overrides) -> Worker:
+def make_worker(downloader, consumer, producer, claims=None, **overrides) -> Worker:
     deps = Deps(
         downloader=downloader,
         compress=passthrough,
@@ -115,6 +117,7 @@ def make_worker(downloader, consumer, producer, **overrides) -> Worker:
         retry=RetryPolicy(max_attempts=3, base_seconds=0.01, max_seconds=0.02),
         max_pixels=100,
         media_secret=b"worker-test-media-key-secret-0123456789",
+        **({"claims": claims} if claims is not None else {}),
     )
     return Worker(settings(**overrides), consumer, producer, deps)  # type: ignore[arg-type]
 
@@ -207,6 +210,61 @@ async def test_on_sigterm_finished_work_is_committed_and_stuck_work_is_handed_ba
     await asyncio.wait_for(running, 5)
     assert consumer.committed(0) == 1  # the stuck message (offset 1) is redelivered to the next owner
     assert len(producer.results()) == 1
+
+
+@dataclass
+class WrittenBehindClaims:
+    """Claims whose outcomes are only stored by flush(), logging what happened when."""
+
+    log: list[str]
+    held: list[str] = field(default_factory=list)
+
+    async def claim(self, request_id, digest, image_id):
+        return Owned()
+
+    async def hold(self, request_id, digest, image_id, seconds):
+        return None
+
+    async def settle(self, request_id, digest, image_id, result):
+        self.held.append(str(image_id))
+
+    async def flush(self):
+        if self.held:
+            self.log.append(f"stored {len(self.held)}")
+            self.held.clear()
+
+
+@dataclass
+class LoggingConsumer(FakeConsumer):
+    log: list[str] = field(default_factory=list)
+
+    async def commit(self, offsets: list[TopicPartition]) -> None:
+        self.log.append(f"commit {[(tp.partition, tp.offset) for tp in offsets]}")
+        await super().commit(offsets)
+
+
+async def test_outcomes_written_behind_are_stored_before_their_offsets_are_committed():
+    consumer, producer = LoggingConsumer(), FakeProducer()
+    claims = WrittenBehindClaims(consumer.log)
+    consumer.queue = [message("http://h/a", 0, 0), message("http://h/b", 0, 1)]
+    worker = make_worker(ScriptedDownloader(), consumer, producer, claims=claims)
+    running = asyncio.create_task(worker.run())
+
+    async def committed() -> bool:
+        return consumer.committed(0) == 2
+
+    assert await wait_until(committed, timeout=5, interval=0.01)
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+    # Each commit of offset n (images 0 .. n-1 done) comes after n outcomes were stored.
+    stored = 0
+    for line in consumer.log:
+        if line.startswith("stored"):
+            stored += int(line.split()[1])
+        else:
+            assert line.startswith("commit")
+            assert all(offset <= stored for _, offset in ast.literal_eval(line.removeprefix("commit ")))
+    assert stored == 2
 
 
 def test_not_before_header_is_read_in_seconds_and_junk_is_ignored():

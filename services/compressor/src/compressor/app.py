@@ -100,7 +100,11 @@ async def open_claims(settings: Settings) -> AsyncIterator[SourceClaims]:
             await claims.prepare(settings.claims_retention_days)
         except CLAIMS_UNAVAILABLE as exc:
             log.warning("claims.prepare_failed", error=str(exc))
-        yield claims
+        try:
+            yield claims
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(claims.flush(), timeout=5)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(pool.close(), timeout=5)

@@ -24,6 +24,7 @@ from .config import Settings
 from .handlers import Deps, Publish, Requeue, Wait, handle_image_requested
 from .offsets import OffsetTracker, PartitionOffsets
 from .parking import DelayQueue
+from .sources import CLAIMS_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -205,10 +206,19 @@ class Worker:
         moved = self._offsets.to_commit()
         if not moved:
             return
+        # Outcomes before offsets: a committed image's claim must be settled, or a copy of its URL
+        # would wait for the lease to run out instead of reporting the outcome.
+        await self._flush_claims()
         try:
             await self._consumer.commit([TopicPartition(t, p, o) for (t, p), o in moved.items()])
         except Exception as exc:  # noqa: BLE001 - e.g. partitions revoked; redelivery is safe
             log.warning("offsets.commit_failed", error=str(exc))
+
+    async def _flush_claims(self) -> None:
+        try:
+            await self._deps.claims.flush()
+        except CLAIMS_UNAVAILABLE as exc:
+            log.warning("claims.unavailable", error=str(exc) or type(exc).__name__)
 
     async def _shutdown(self) -> None:
         """Finish in-flight work within the grace period; hand back the rest (left uncommitted)."""
