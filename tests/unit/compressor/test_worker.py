@@ -75,6 +75,12 @@ class FakeProducer:
     async def send(self, topic: str, key: bytes, value: bytes, headers=()) -> None:
         self.sent.append((topic, value, list(headers)))
 
+    def send_nowait(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+        self.sent.append((topic, value, []))
+        acknowledged = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
+
     def results(self) -> list:
         return [decode(IMAGE_RESULTS, v) for t, v, _ in self.sent if t == IMAGE_RESULTS.name]
 

@@ -119,6 +119,15 @@ class Settings(BaseSettings):
         120.0, description="A longer Retry-After fails the image `rate_limited` instead of waiting."
     )
     commit_interval: float = Field(0.5, description="Seconds between offset commits.")
+    result_hold_seconds: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Longest a result waits for the member's other images, to share a Kafka request with "
+            "theirs; never while nothing else is at work. 0: every result is sent alone."
+        ),
+    )
     metrics_port: int = Field(0, description="Port of this member's /metrics endpoint (0: none).")
     session_timeout_ms: int = Field(
         10_000, ge=1000, description="Kafka group session: how soon a dead member's partitions move."

@@ -22,6 +22,7 @@ from pipeline_schemas import IMAGE_REQUESTED, IMAGE_RESULTS, ImageRequested, dec
 
 from .config import Settings
 from .handlers import Deps, Publish, Requeue, Wait, handle_image_requested
+from .held_sends import HeldSends
 from .offsets import OffsetTracker, PartitionOffsets
 from .parking import DelayQueue
 from .sources import CLAIMS_UNAVAILABLE
@@ -65,6 +66,10 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
+        self._results = HeldSends(producer, settings.result_hold_seconds, self._others_working)
+
+    def _others_working(self, held: int) -> bool:
+        return len(self._tasks) > held
 
     def stop(self) -> None:
         self._stopping.set()
@@ -172,7 +177,7 @@ class Worker:
             # The offset is finished only after the broker acknowledged what we sent.
             if isinstance(outcome, Publish):
                 result = outcome.result
-                await self._producer.send(IMAGE_RESULTS.name, IMAGE_RESULTS.key(result), encode(result))
+                await self._results.send(IMAGE_RESULTS.name, IMAGE_RESULTS.key(result), encode(result))
             else:
                 await self._requeue(outcome)
         except DeliveryFailed as exc:
