@@ -72,9 +72,11 @@ IMAGE_REQUESTED: Topic[ImageRequested] = Topic(
     producers=("ingest", "compressor"),
     consumers=("compressor",),
     description=(
-        "One event per image to process. Keyed by image id so that the compressor group "
-        "spreads one large request over every member; the compressor re-enqueues "
-        "transient failures here with a higher attempt number."
+        "One event per image to process, keyed by image id. Ingest puts each admission round's "
+        "events into a few partitions, rotating over all of them from round to round, so the "
+        "compressor group spreads one large request over every member at a few broker requests "
+        "per round; the compressor re-enqueues transient failures here (by key) with a higher "
+        "attempt number."
     ),
 )
 

@@ -43,7 +43,7 @@ def test_each_admitted_event_is_byte_for_byte_the_models_encoding(request_change
 
     assert len(rows) == len(images)
     event_ids = set()
-    for (topic, key, value), img in zip(rows, images, strict=True):
+    for (topic, key, value, partition), img in zip(rows, images, strict=True):
         req = next(r for r in requests if r["request_id"] == img["request_id"])
         event = decode(topic, value)
         expected = ImageRequested(
@@ -58,7 +58,7 @@ def test_each_admitted_event_is_byte_for_byte_the_models_encoding(request_change
             optimize=req["jpeg_optimize"],
             progressive=req["jpeg_progressive"],
         )
-        assert (topic, key) == (IMAGE_REQUESTED.name, str(img["image_id"]).encode())
+        assert (topic, key, partition) == (IMAGE_REQUESTED.name, str(img["image_id"]).encode(), None)
         assert value == encode(expected)
         event_ids.add(event.event_id)
     assert len(event_ids) == len(images)

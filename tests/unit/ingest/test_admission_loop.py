@@ -22,6 +22,7 @@ class FakeAdmissionStore:
     leading: bool = True
     failures: int = 0
     admitted: list[list[Admission]] = field(default_factory=list)
+    placed: list[list[int]] = field(default_factory=list)  # the partitions of each admit
     snapshots: int = 0
     resigned: int = 0
     wake: Callable[[], None] | None = None  # what the scheduler gave listen()
@@ -41,8 +42,9 @@ class FakeAdmissionStore:
             raise ConnectionResetError("connection lost")
         return Snapshot(list(self.requests), {}, self.completed, self.unpublished)
 
-    async def admit(self, plan: Sequence[Admission]) -> int:
+    async def admit(self, plan: Sequence[Admission], partitions: Sequence[int] = ()) -> int:
         self.admitted.append(list(plan))
+        self.placed.append(list(partitions))
         return sum(a.count for a in plan)
 
     async def resign(self) -> None:
@@ -126,6 +128,9 @@ class FakeProbe:
     async def backlog(self) -> int | None:
         return self.lag
 
+    def partitions(self) -> Sequence[int]:
+        return ()
+
 
 async def test_with_the_compressors_backlog_known_the_window_bounds_work_ahead_not_results_in_transit():
     # 40 in flight, but only 4 still ahead of the compressors (the rest wait for the tracker).
@@ -164,6 +169,9 @@ class CountingProbe:
     async def backlog(self) -> int | None:
         self.asked += 1
         return 0
+
+    def partitions(self) -> Sequence[int]:
+        return ()
 
 
 async def test_rounds_keep_their_pace_only_while_images_wait():
@@ -208,3 +216,41 @@ async def test_an_upload_committed_during_a_round_is_not_missed():
     store.requests = [request("a", 2)]
     await scheduler._step()
     assert scheduler.admitted == 2
+
+
+@dataclass
+class PartitionedProbe:
+    named: tuple[int, ...]
+
+    async def backlog(self) -> int | None:
+        return 0
+
+    def partitions(self) -> Sequence[int]:
+        return self.named
+
+
+async def test_each_round_places_its_events_in_few_partitions_rotating_over_the_topic():
+    store = FakeAdmissionStore([request("a", 10_000)])
+    scheduler = Scheduler(
+        store, settings(min_window=6, partition_batch=8), probe=PartitionedProbe(tuple(range(12)))
+    )
+
+    for _ in range(12):
+        store.requests = [request("a", 10_000)]  # nothing in flight: each round admits the window
+        await scheduler.round()
+
+    assert all(sum(a.count for a in plan) == 6 for plan in store.admitted)
+    assert all(len(placed) == 1 for placed in store.placed)
+    assert sorted(p for placed in store.placed for p in placed) == list(range(12))
+
+
+async def test_without_the_topics_partitions_or_with_placement_off_the_key_decides():
+    unknown, off, unprobed = (FakeAdmissionStore([request("a", 100)]) for _ in range(3))
+
+    await Scheduler(unknown, settings(), probe=PartitionedProbe(())).round()
+    await Scheduler(off, settings(partition_batch=0), probe=PartitionedProbe((0, 1))).round()
+    await Scheduler(unprobed, settings()).round()  # no probe at all (no compressor group)
+
+    for store in (unknown, off, unprobed):
+        assert store.placed == [[]]
+        assert [a.count for a in store.admitted[0]] == [10]  # admitted as before, hashed by key

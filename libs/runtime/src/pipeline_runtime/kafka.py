@@ -76,9 +76,18 @@ class AsyncProducer:
             self._producer.poll(PRODUCER_POLL_SECONDS)
 
     def send_nowait(
-        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] = (),
+        *,
+        partition: int | None = None,
     ) -> asyncio.Future[Message]:
-        """Queue a message; the returned future resolves on the broker's acknowledgement."""
+        """Queue a message; the returned future resolves on the broker's acknowledgement.
+
+        `partition` None lets the partitioner choose by key; a number sends it there.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Message] = loop.create_future()
 
@@ -88,7 +97,12 @@ class AsyncProducer:
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=list(headers),
+                    on_delivery=on_delivery,
+                    **({} if partition is None else {"partition": partition}),
                 )
                 return future
             except BufferError:  # local queue full: let the poll thread drain it

@@ -10,6 +10,9 @@ deduplicate on the event id.
 The relay sleeps between batches until it is woken: by `wake()` from its own process, or by the
 `outbox` notification a commit in any process sends (PostgreSQL LISTEN, db/migrations/0012);
 the idle poll remains as a fallback for a notification lost while the listener reconnects.
+
+A row's `kafka_partition` (db/migrations/0016), when set, is the partition its event goes to;
+otherwise the producer's partitioner chooses by key.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .wakeups import PgWakeups
 log = structlog.get_logger(__name__)
 
 _CLAIM = (
-    "SELECT id, topic, key, value FROM outbox WHERE topic = ANY($1::text[])"
+    "SELECT id, topic, key, value, kafka_partition FROM outbox WHERE topic = ANY($1::text[])"
     " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
 )
 
@@ -76,7 +79,10 @@ class OutboxRelay:
             rows = await conn.fetch(_CLAIM, self._topics, self._batch_size)
             if not rows:
                 return 0
-            futures = [self._producer.send_nowait(r["topic"], r["key"], r["value"]) for r in rows]
+            futures = [
+                self._producer.send_nowait(r["topic"], r["key"], r["value"], partition=r["kafka_partition"])
+                for r in rows
+            ]
             await asyncio.gather(*futures)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.published += len(rows)

@@ -12,6 +12,9 @@ notification that every upload's transaction sends (`admission_store.ADMISSIONS_
 on the leader's own connection), so uploads through other ingest instances wake it too. A
 notification can be lost while the connection is down, so an idle leader still polls every
 `idle_seconds`; losing its connection wakes it at once (the next round fails and starts over).
+
+A round's events go to a few partitions of image.requested, rotating round by round (`placement`):
+what is admitted is decided first, where it goes only spreads the work over the compressors.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .admission_store import AdmissionStore, Snapshot
 from .compressor_backlog import BacklogProbe
+from .placement import round_partitions
 from .scheduling import Admission, Policy, free_slots, owed_slots, plan_fair, plan_fifo, window_size
 
 log = structlog.get_logger(__name__)
@@ -65,6 +69,14 @@ class SchedulerSettings(BaseSettings):
         1.0, gt=0, description="How often a follower tries to become the scheduler."
     )
     fifo_batch: int = Field(2000, ge=1, description="Images admitted per round with policy `fifo`.")
+    partition_batch: int = Field(
+        8,
+        ge=0,
+        description="A round's image.requested events go to one partition per this many images, "
+        "rotating over the topic's partitions from round to round (each partition touched costs "
+        "the broker a Produce and a compressor Fetch request). 0: hash every image id (the key) "
+        "instead. Used once the backlog probe has read the topic's partitions.",
+    )
     compressor_group: str = Field(
         "compressor",
         description="The compressors' consumer group: its lag on image.requested is the work ahead "
@@ -87,6 +99,7 @@ class Scheduler:
         self._on_admitted = on_admitted
         self._wake = asyncio.Event()
         self._turn = 0
+        self._cursor = 0  # partitions handed out so far (placement)
         self.window = settings.min_window
         self.admitted = 0
         self.waiting = False  # images waited for admission at the last round
@@ -139,12 +152,25 @@ class Scheduler:
         plan = self.plan(snap, backlog)
         if not plan:
             return 0
-        count = await self._store.admit(plan)
+        partitions = self.partitions_for(sum(a.count for a in plan))
+        count = await self._store.admit(plan, partitions)
         self.admitted += count
         if count:
             self._on_admitted()
-            log.debug("scheduler.admitted", count=count, window=self.window, requests=len(plan))
+            log.debug(
+                "scheduler.admitted",
+                count=count,
+                window=self.window,
+                requests=len(plan),
+                partitions=partitions,
+            )
         return count
+
+    def partitions_for(self, images: int) -> list[int]:
+        """The round's partitions (see placement); none while the topic's partitions are unknown."""
+        known = self._probe.partitions() if self._probe else ()
+        chosen, self._cursor = round_partitions(known, images, self._cursor, self._settings.partition_batch)
+        return chosen
 
     def plan(self, snap: Snapshot, backlog: int | None = None) -> list[Admission]:
         """With the compressors' backlog known, admit what keeps it at the window; else fill the window."""

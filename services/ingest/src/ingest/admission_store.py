@@ -14,7 +14,8 @@ once and finds whatever was committed before it listened.
 Admitting a batch is one transaction: the requests' rows are locked (a concurrent cancel
 waits, then sees the new cursor), the next images after each request's cursor are read in input
 order (an index range scan: O(batch)), the cursors and counts move, and one image.requested
-event per image goes into the outbox, which the relay publishes. A crash before the commit
+event per image goes into the outbox, which the relay publishes (to the partition the
+round chose for it, `kafka_partition`, or by key). A crash before the commit
 admits nothing; after it, the outbox holds every event: nothing is lost, and an event the relay
 publishes twice is recorded once by the tracker (it marks an image only while it is pending).
 """
@@ -30,6 +31,7 @@ from uuid import UUID
 import asyncpg
 from pipeline_schemas import IMAGE_REQUESTED, utc_now
 
+from .placement import spread
 from .scheduling import ActiveRequest, Admission
 from .uploads import RequestedEventTemplate, UploadOptions, uuid4_strings
 
@@ -81,7 +83,7 @@ class AdmissionStore(Protocol):
     def listen(self, wake: Callable[[], None]) -> None: ...
     async def lead(self) -> bool: ...
     async def snapshot(self, sample_seconds: float) -> Snapshot: ...
-    async def admit(self, plan: Sequence[Admission]) -> int: ...
+    async def admit(self, plan: Sequence[Admission], partitions: Sequence[int] = ()) -> int: ...
     async def resign(self) -> None: ...
 
 
@@ -144,8 +146,10 @@ class AsyncpgAdmissionStore:
             rows[0]["unpublished"] if rows else 0,
         )
 
-    async def admit(self, plan: Sequence[Admission]) -> int:
-        """Admit the planned images in one transaction; returns how many were admitted."""
+    async def admit(self, plan: Sequence[Admission], partitions: Sequence[int] = ()) -> int:
+        """Admit the planned images in one transaction; returns how many were admitted.
+
+        Their events are dealt over `partitions` (none: the producer hashes the image id)."""
         conn = self._leader()
         wanted = {a.request_id: a.count for a in plan if a.count > 0}
         async with conn.transaction():
@@ -164,7 +168,9 @@ class AsyncpgAdmissionStore:
             await conn.execute(_MOVE_CURSORS, *cursor_moves(images))
             by_id = {r["request_id"]: r for r in locked}
             await conn.copy_records_to_table(
-                "outbox", records=outbox_rows(images, by_id), columns=["topic", "key", "value"]
+                "outbox",
+                records=outbox_rows(images, by_id, partitions),
+                columns=["topic", "key", "value", "kafka_partition"],
             )
         return len(images)
 
@@ -194,18 +200,20 @@ def cursor_moves(images: Sequence[asyncpg.Record]) -> tuple[list[UUID], list[int
 
 
 def outbox_rows(
-    images: Sequence[asyncpg.Record], requests: dict[UUID, asyncpg.Record]
-) -> Iterator[tuple[str, bytes, bytes]]:
+    images: Sequence[asyncpg.Record], requests: dict[UUID, asyncpg.Record], partitions: Sequence[int] = ()
+) -> Iterator[tuple[str, bytes, bytes, int | None]]:
     """One image.requested event per image, encoded from a template per request: byte for byte
     what the ImageRequested model encodes (tests/unit/ingest/test_uploads.py), without building
-    and validating a model per image."""
+    and validating a model per image. Keyed by image id whatever its partition (a retry the
+    compressor re-enqueues is keyed the same)."""
     now = utc_now()
     templates = {rid: RequestedEventTemplate(rid, request_options(req), now) for rid, req in requests.items()}
     topic = IMAGE_REQUESTED.name
-    for event_id, img in zip(uuid4_strings(len(images)), images, strict=True):
+    rows = zip(uuid4_strings(len(images)), images, spread(len(images), partitions), strict=True)
+    for event_id, img, partition in rows:
         image_id = str(img["image_id"])
         value = templates[img["request_id"]].encode(event_id, image_id, img["input_url"])
-        yield topic, image_id.encode(), value
+        yield topic, image_id.encode(), value, partition
 
 
 def request_options(req: asyncpg.Record) -> UploadOptions:

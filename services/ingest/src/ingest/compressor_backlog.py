@@ -16,6 +16,7 @@ bound max_window still holds).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
@@ -29,6 +30,7 @@ PARTITIONS_REFRESH_PROBES = 150  # 30 s of rounds at the default 0.2 s pace
 
 class BacklogProbe(Protocol):
     async def backlog(self) -> int | None: ...
+    def partitions(self) -> Sequence[int]: ...
 
 
 class KafkaCompressorBacklog:
@@ -55,6 +57,11 @@ class KafkaCompressorBacklog:
             self._probes_left = 0  # the topic may have changed: read its partitions again
             log.warning("scheduler.backlog_unknown", error=repr(exc))
             return None
+
+    def partitions(self) -> Sequence[int]:
+        """image.requested's partitions as last read (empty before the first probe): the
+        scheduler places events only in partitions the broker named."""
+        return tuple(self._partitions)
 
     def close(self) -> None:
         """Never joined the group, so there is nothing to leave; frees its connections."""
