@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import uuid4
 
+import pytest
 from ingest.admission import Scheduler, SchedulerSettings
 from ingest.admission_store import Snapshot
 from ingest.scheduling import ActiveRequest, Admission
@@ -254,3 +255,33 @@ async def test_without_the_topics_partitions_or_with_placement_off_the_key_decid
     for store in (unknown, off, unprobed):
         assert store.placed == [[]]
         assert [a.count for a in store.admitted[0]] == [10]  # admitted as before, hashed by key
+
+
+async def test_rounds_are_paced_for_a_batch_of_images_at_the_measured_throughput():
+    paced = settings(interval_seconds=0.2, target_latency_seconds=1.0, sample_seconds=1.0, round_images=8)
+    store = FakeAdmissionStore([request("a", 10_000)], completed=20)
+    scheduler = Scheduler(store, paced)
+
+    await scheduler.round()  # 20 images/s finished: 8 of them take 0.4 s
+    assert scheduler.pause(leading=True) == pytest.approx(0.4)
+
+    store.completed = 100  # 100/s: 0.08 s, but never below the interval
+    await scheduler.round()
+    assert scheduler.pause(leading=True) == 0.2
+
+    store.completed = 4  # 4/s: 2 s, but never past half the target latency
+    await scheduler.round()
+    assert scheduler.pause(leading=True) == 0.5
+
+
+async def test_without_a_measured_throughput_or_with_round_images_0_rounds_keep_the_interval():
+    idle_start = Scheduler(FakeAdmissionStore([request("a", 100)]), settings(interval_seconds=0.2))
+    off = Scheduler(
+        FakeAdmissionStore([request("a", 100)], completed=30),
+        settings(interval_seconds=0.2, round_images=0, sample_seconds=1.0),
+    )
+
+    await idle_start.round()
+    await off.round()
+
+    assert idle_start.pause(leading=True) == off.pause(leading=True) == 0.2

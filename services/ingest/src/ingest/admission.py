@@ -5,8 +5,12 @@ others only try to take the lock now and then. A round reads what waits and what
 in-flight window from the throughput measured over the last seconds (completions the tracker
 recorded), plans with `scheduling`, admits into the outbox and wakes the relay.
 
-Rounds keep their pace (`interval_seconds`) only while images wait for admission: fairness and
-the window are decided round by round. When nothing waits, the leader sleeps until it is woken:
+Rounds keep their pace only while images wait for admission: fairness and the window are decided
+round by round. The pace follows the measured throughput (about `round_images` finish between
+rounds, within `interval_seconds` and half the target latency): a round costs the broker a backlog
+probe, a Produce and a compressor Fetch, and PostgreSQL a transaction, whatever it admits.
+
+When nothing waits, the leader sleeps until it is woken:
 in process right after an upload commits (the route calls `wake`), and by a PostgreSQL
 notification that every upload's transaction sends (`admission_store.ADMISSIONS_CHANNEL`, heard
 on the leader's own connection), so uploads through other ingest instances wake it too. A
@@ -56,7 +60,18 @@ class SchedulerSettings(BaseSettings):
     )
     max_window: int = Field(10_000, ge=1, description="Most images kept in flight.")
     interval_seconds: float = Field(
-        0.2, gt=0, description="Pause between scheduling rounds while images wait for admission."
+        0.2,
+        gt=0,
+        description="Shortest pause between scheduling rounds while images wait for admission.",
+    )
+    round_images: int = Field(
+        8,
+        ge=0,
+        description="While images wait, rounds are paced to admit about this many images each at the "
+        "measured throughput: the pause is this / throughput, from `interval_seconds` up to half of "
+        "`target_latency_seconds` (the window then still holds work for the compressors). Every "
+        "round costs the same broker and database requests whatever it admits. 0: always "
+        "`interval_seconds`.",
     )
     idle_seconds: float = Field(
         5.0,
@@ -101,6 +116,7 @@ class Scheduler:
         self._turn = 0
         self._cursor = 0  # partitions handed out so far (placement)
         self.window = settings.min_window
+        self.throughput = 0.0  # images/s finished, as measured at the last fair round
         self.admitted = 0
         self.waiting = False  # images waited for admission at the last round
         store.listen(self.wake)
@@ -138,7 +154,17 @@ class Scheduler:
         cfg = self._settings
         if not leading:
             return cfg.lock_retry_seconds
-        return cfg.interval_seconds if self.waiting else cfg.idle_seconds
+        return self.pace() if self.waiting else cfg.idle_seconds
+
+    def pace(self) -> float:
+        """The pause while images wait: long enough for about `round_images` to finish, so a round
+        admits a batch rather than an image or two, and short enough that the compressors' work
+        ahead (the window: `target_latency_seconds` of work plus `min_window`) never runs out."""
+        cfg = self._settings
+        if cfg.round_images <= 0 or self.throughput <= 0:
+            return cfg.interval_seconds
+        longest = max(cfg.interval_seconds, cfg.target_latency_seconds / 2)
+        return min(longest, max(cfg.interval_seconds, cfg.round_images / self.throughput))
 
     async def round(self) -> int:
         """One scheduling round; returns how many images were admitted."""
@@ -177,7 +203,7 @@ class Scheduler:
         cfg = self._settings
         if cfg.policy == "fifo":
             return plan_fifo(snap.requests, cfg.fifo_batch)
-        throughput = snap.completed / cfg.sample_seconds
+        self.throughput = throughput = snap.completed / cfg.sample_seconds
         self.window = window_size(throughput, cfg.target_latency_seconds, cfg.min_window, cfg.max_window)
         if backlog is None:
             free = free_slots(self.window, snap.requests)
