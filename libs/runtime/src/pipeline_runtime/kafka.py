@@ -23,6 +23,8 @@ HOOK_TIMEOUT = 30.0
 FETCH_WAIT_MS = 2000
 # Longest sleep of a producer's delivery-report thread when nothing is delivered.
 PRODUCER_POLL_SECONDS = 0.5
+# librdkafka's RD_KAFKA_PARTITION_UA, produce()'s default: the partitioner chooses (by key).
+ANY_PARTITION = -1
 
 
 class KafkaSettings(BaseSettings):
@@ -100,9 +102,9 @@ class AsyncProducer:
                     topic,
                     value=value,
                     key=key,
+                    partition=ANY_PARTITION if partition is None else partition,
                     headers=list(headers),
                     on_delivery=on_delivery,
-                    **({} if partition is None else {"partition": partition}),
                 )
                 return future
             except BufferError:  # local queue full: let the poll thread drain it
