@@ -1,7 +1,7 @@
 """One download per source URL and request, across every member: claims kept in PostgreSQL.
 
-image.requested is keyed by image id, so copies of one URL within a request land on different
-partitions and members. The first to claim (request, URL) downloads and compresses it; the
+Ingest spreads a request's images over the partitions, so copies of one URL within a request may
+be worked on by different members at once. The first to claim (request, URL) downloads and compresses it; the
 others wait for its outcome and report it as their own. A claim is a lease: if its owner dies,
 another slot takes over once the lease runs out, and the owner's own redelivery takes over at once.
 A settled claim also makes a replayed image cheap: its outcome is reported without a download.
