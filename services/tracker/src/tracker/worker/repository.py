@@ -1,17 +1,16 @@
 """PostgreSQL adapter of the worker: idempotent result recording and the completion outbox row.
 
 `ResultRecorder` is what the agent needs; `AsyncpgResultRecorder` its one implementation. A poll's
-worth of results is recorded in one transaction with a fixed number of statements (one per result
-kind, one for the counters, one per request whose status changes), not a few round trips per image.
+worth of results is recorded by one call of a SQL function (one round trip, its own transaction);
+only a batch that finishes a request takes a transaction of a few, to write the completion too.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -27,40 +26,22 @@ from pipeline_schemas import (
 )
 from pipeline_schemas.images import OutputFormat
 
-from ..progress import Progress, completion_event_id
+from ..progress import completion_event_id
 
-# Only a pending image changes, so a replay (in this batch or any earlier one) changes nothing and
-# is not returned: what comes back is exactly the images this batch counts.
-_MARK_DONE = """
-UPDATE images AS i SET status = 'done', output_url = u.output_url, input_bytes = u.input_bytes,
-       output_bytes = u.output_bytes, width = u.width, height = u.height,
-       kept_original = u.kept_original, result_event_id = u.event_id, finished_at = now(),
-       output_format = u.output_format, output_quality = u.output_quality, ssim = u.ssim
-  FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::bool[],
-              $8::uuid[], $9::text[], $10::int[], $11::float8[])
-       AS u(image_id, output_url, input_bytes, output_bytes, width, height, kept_original, event_id,
-            output_format, output_quality, ssim)
- WHERE i.image_id = u.image_id AND i.status = 'pending' RETURNING i.image_id, i.request_id"""
-_MARK_FAILED = """
-UPDATE images AS i SET status = 'failed', error_code = u.error_code, error_message = u.message,
-       attempts = u.attempts, result_event_id = u.event_id, finished_at = now()
-  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::uuid[])
-       AS u(image_id, error_code, message, attempts, event_id)
- WHERE i.image_id = u.image_id AND i.status = 'pending' RETURNING i.image_id, i.request_id"""
-_COUNT = """
-UPDATE requests AS r SET processed_images = r.processed_images + u.processed,
-       failed_images = r.failed_images + u.failed, updated_at = now()
-  FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(request_id, processed, failed)
- WHERE r.request_id = u.request_id
- RETURNING r.request_id, r.status, r.total_images, r.processed_images, r.failed_images, r.tenant_id,
-           r.webhook_url, r.cancelled_images, r.cancel_requested_at IS NOT NULL AS cancelling"""
-# What request.completed says of the formats (issue 16): one small read, once per request.
-_FORMATS = """
-SELECT coalesce(output_format, 'jpeg') AS format, count(*)::int AS images
-  FROM images WHERE request_id = $1 AND status = 'done' GROUP BY 1 ORDER BY 1"""
-_SET_STATUS = """
-UPDATE requests SET status = $2, completed_at = CASE WHEN $3 THEN now() END
- WHERE request_id = $1 RETURNING completed_at"""
+# One round trip per batch: the function of 0015_tracker_records_in_one_statement.sql marks the
+# pending images, adds them to their requests' counters and moves their status. Rows with an
+# image_id are the images it counted (a replay finds no pending image and is not among them);
+# rows without are the requests it finished.
+_RECORD = """
+SELECT image_id, request_id, status, tenant_id, total_images, processed_images, failed_images,
+       cancelled_images, cancelling, webhook_url, completed_at, formats
+  FROM record_image_results($1::uuid[], $2::bool[], $3::uuid[], $4::text[], $5::bigint[],
+                            $6::bigint[], $7::int[], $8::int[], $9::bool[], $10::text[], $11::int[],
+                            $12::float8[], $13::text[], $14::text[], $15::int[], $16::bool)"""
+# SQLSTATE the function raises when called with may_finish false on a batch that finishes a
+# request: nothing of the call is kept, and the batch is run again in a transaction.
+_FINISHES_A_REQUEST = "TB001"
+_INSERT_COMPLETION = "INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)"
 
 
 @dataclass(frozen=True)
@@ -83,6 +64,36 @@ def first_of_each_image(events: Sequence[ImageResult]) -> dict[UUID, int]:
     return first
 
 
+def result_columns(events: Sequence[ImageResult]) -> tuple[list[Any], ...]:
+    """The function's array arguments, one element per result, sorted by image id.
+
+    Sorted, so that concurrent batches lock the images they share in the same order. The columns
+    of the other result kind are NULL (a pending image has NULL there already).
+    """
+    ordered = sorted(events, key=lambda e: e.image_id)
+    done = [e if isinstance(e, ImageCompressed) else None for e in ordered]
+    failed = [e if isinstance(e, ImageCompressionFailed) else None for e in ordered]
+    return (
+        [e.image_id for e in ordered],
+        [d is not None for d in done],
+        [e.event_id for e in ordered],
+        *(_field(done, name) for name in _DONE_FIELDS),
+        *(_field(failed, name) for name in _FAILED_FIELDS),
+    )
+
+
+# The function's columns of each result kind, in its argument order.
+_DONE_FIELDS = (
+    "output_url", "input_bytes", "output_bytes", "width", "height", "kept_original", "format",
+    "quality", "ssim",
+)  # fmt: skip
+_FAILED_FIELDS = ("reason_code", "message", "attempts")
+
+
+def _field(events: list[Any], name: str) -> list[Any]:
+    return [None if event is None else getattr(event, name) for event in events]
+
+
 class AsyncpgResultRecorder:
     def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
         self._pool = pool
@@ -94,80 +105,40 @@ class AsyncpgResultRecorder:
     async def record_results(self, events: Sequence[ImageResult]) -> list[Recorded]:
         """Count each image once, whatever is replayed; finishing a request writes its event.
 
-        One transaction: either the whole batch is stored (and may be acknowledged) or nothing is.
+        One statement, so one round trip and its own transaction, for a batch that finishes no
+        request. A batch that does is recorded again in a transaction that also writes the
+        completion's outbox row: either the whole batch is stored (and may be acknowledged) or
+        nothing is.
         """
         first = first_of_each_image(events)
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
-            marked = await self._mark_images(conn, [events[i] for i in first.values()])
-            if not marked:
-                return [Recorded(counted=False) for _ in events]
-            completions = await self._count(conn, events, marked)
+        columns = result_columns([events[i] for i in first.values()])
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+            try:
+                rows = await conn.fetch(_RECORD, *columns, False)
+                completions: dict[UUID, RequestCompleted] = {}
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate != _FINISHES_A_REQUEST:
+                    raise
+                async with conn.transaction():
+                    rows = await conn.fetch(_RECORD, *columns, True)
+                    completions = self._completions(rows)
+                    await conn.executemany(
+                        _INSERT_COMPLETION,
+                        [
+                            (REQUEST_COMPLETED.name, str(r).encode(), encode(c))
+                            for r, c in completions.items()
+                        ],
+                    )
+        marked = {row["image_id"]: row["request_id"] for row in rows if row["image_id"] is not None}
         return self._outcomes(events, first, marked, completions)
 
-    @staticmethod
-    async def _mark_images(conn: asyncpg.Connection, events: list[ImageResult]) -> dict[UUID, UUID]:
-        """Image id -> request id of every image this batch moved out of pending."""
-        done = [e for e in events if isinstance(e, ImageCompressed)]
-        failed = [e for e in events if isinstance(e, ImageCompressionFailed)]
-        rows: list[asyncpg.Record] = []
-        if done:
-            columns = (
-                [e.image_id for e in done],
-                [e.output_url for e in done],
-                [e.input_bytes for e in done],
-                [e.output_bytes for e in done],
-                [e.width for e in done],
-                [e.height for e in done],
-                [e.kept_original for e in done],
-                [e.event_id for e in done],
-                [e.format for e in done],
-                [e.quality for e in done],
-                [e.ssim for e in done],
-            )
-            rows += await conn.fetch(_MARK_DONE, *columns)
-        if failed:
-            columns_failed = (
-                [e.image_id for e in failed],
-                [e.reason_code for e in failed],
-                [e.message for e in failed],
-                [e.attempts for e in failed],
-                [e.event_id for e in failed],
-            )
-            rows += await conn.fetch(_MARK_FAILED, *columns_failed)
-        return {row["image_id"]: row["request_id"] for row in rows}
-
-    async def _count(
-        self, conn: asyncpg.Connection, events: Sequence[ImageResult], marked: dict[UUID, UUID]
-    ) -> dict[UUID, RequestCompleted]:
-        """Add the counted images to their requests; the completions this batch finished."""
-        kinds = {e.image_id: isinstance(e, ImageCompressed) for e in reversed(events)}  # first wins
-        processed = Counter(rid for image, rid in marked.items() if kinds[image])
-        failed = Counter(rid for image, rid in marked.items() if not kinds[image])
-        request_ids = sorted(set(marked.values()))
-        rows = await conn.fetch(
-            _COUNT, request_ids, [processed[r] for r in request_ids], [failed[r] for r in request_ids]
-        )
+    def _completions(self, rows: Sequence[asyncpg.Record]) -> dict[UUID, RequestCompleted]:
+        """The request.completed event of each request the batch finished."""
         completions: dict[UUID, RequestCompleted] = {}
         for row in rows:
-            progress = Progress(
-                row["total_images"],
-                row["processed_images"],
-                row["failed_images"],
-                row["cancelled_images"],
-                row["cancelling"],
-            )
-            if progress.status == row["status"]:
-                continue
-            rid = row["request_id"]
-            completed_at = await conn.fetchval(_SET_STATUS, rid, progress.status, progress.finished)
-            if progress.finished:
-                formats = {r["format"]: r["images"] for r in await conn.fetch(_FORMATS, rid)}
-                completions[rid] = self._completion(rid, row, progress, completed_at, formats)
-        if completions:
-            await conn.executemany(
-                "INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)",
-                [(REQUEST_COMPLETED.name, str(rid).encode(), encode(c)) for rid, c in completions.items()],
-            )
+            if row["image_id"] is None:
+                rid = row["request_id"]
+                completions[rid] = self._completion(rid, row, json.loads(row["formats"]))
         return completions
 
     @staticmethod
@@ -188,24 +159,19 @@ class AsyncpgResultRecorder:
         return outcomes
 
     def _completion(
-        self,
-        request_id: UUID,
-        row: asyncpg.Record,
-        progress: Progress,
-        completed_at: datetime,
-        formats: dict[OutputFormat, int],
+        self, request_id: UUID, row: asyncpg.Record, formats: dict[OutputFormat, int]
     ) -> RequestCompleted:
         return RequestCompleted(
             event_id=completion_event_id(request_id),
             request_id=request_id,
             tenant_id=row["tenant_id"],
-            # Only a finished request completes, so its status is a final one (pydantic checks it).
-            status=cast(RequestStatus, progress.status),
-            total_images=progress.total,
-            processed_images=progress.processed,
-            failed_images=progress.failed,
-            cancelled_images=progress.cancelled,
-            completed_at=completed_at,
+            # Only a finished request is returned, so its status is a final one (pydantic checks it).
+            status=cast(RequestStatus, row["status"]),
+            total_images=row["total_images"],
+            processed_images=row["processed_images"],
+            failed_images=row["failed_images"],
+            cancelled_images=row["cancelled_images"],
+            completed_at=row["completed_at"],
             output_csv_url=f"{self._base}/requests/{request_id}/output.csv",
             webhook_url=row["webhook_url"],
             output_formats=formats,
