@@ -14,14 +14,14 @@ import asyncpg
 import pytest
 from pipeline_schemas import ImageCompressionFailed
 from tracker.progress import Progress
-from tracker.worker.repository import AsyncpgResultRecorder, result_columns
+from tracker.worker.repository import _RECORD, AsyncpgResultRecorder, result_columns
 
 from .test_batch_recording import counters, failed, record_retrying
 from .test_result_recorder import completions_for, done, new_request
 
 pytestmark = pytest.mark.integration
 
-CALL = "SELECT * FROM record_image_results($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+CALL = _RECORD
 
 
 @pytest.fixture
@@ -147,3 +147,22 @@ async def test_many_workers_recording_lone_results_and_replays_at_once_complete_
         assert (completion.processed_images, completion.failed_images) == (4, 2)
         completed_at = await pool.fetchval("SELECT completed_at FROM requests WHERE request_id = $1", rid)
         assert completion.completed_at == completed_at
+
+
+async def test_the_recorders_connections_plan_its_statement_once_and_record_through_it(fresh_database_url):
+    from pipeline_runtime.database import create_db_pool, keep_session
+    from tracker.worker.app import recorder_dsn
+
+    recorder_pool = await create_db_pool(recorder_dsn(fresh_database_url), max_size=1, reset=keep_session)
+    try:
+        assert await recorder_pool.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        repo = AsyncpgResultRecorder(recorder_pool, "http://t")
+        rid, ids = await new_request(recorder_pool, 12)
+        for image_id in ids[:11]:  # past the five calls after which a plan is kept or not
+            assert (await repo.record_results([done(rid, image_id)]))[0].counted
+        (last,) = await repo.record_results([failed(rid, ids[11])])
+        assert last.completed is not None
+        assert await counters(recorder_pool, rid) == (11, 1, "completed_with_errors")
+        assert len(await completions_for(recorder_pool, rid)) == 1
+    finally:
+        await recorder_pool.close()

@@ -7,7 +7,6 @@ only a batch that finishes a request takes a transaction of a few, to write the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -28,19 +27,71 @@ from pipeline_schemas.images import OutputFormat
 
 from ..progress import completion_event_id
 
-# One round trip per batch: the function of 0015_tracker_records_in_one_statement.sql marks the
-# pending images, adds them to their requests' counters and moves their status. Rows with an
-# image_id are the images it counted (a replay finds no pending image and is not among them);
-# rows without are the requests it finished.
+# One round trip per batch, its own transaction. Only a pending image changes, so a replay (in this
+# batch or any earlier one) changes nothing and is not returned. Rows with an image_id: the images
+# the batch counted; rows without: the requests it finished (a final status now, not before; the
+# counts are those of the request's latest row version, which the UPDATE waits for and re-reads).
+# A request whose counts were final before has no pending image left, so it is never finished
+# twice. $16 false: a batch that would finish a request fails with TB001 and keeps nothing.
 _RECORD = """
-SELECT image_id, request_id, status, tenant_id, total_images, processed_images, failed_images,
-       cancelled_images, cancelling, webhook_url, completed_at, formats
-  FROM record_image_results($1::uuid[], $2::bool[], $3::uuid[], $4::text[], $5::bigint[],
-                            $6::bigint[], $7::int[], $8::int[], $9::bool[], $10::text[], $11::int[],
-                            $12::float8[], $13::text[], $14::text[], $15::int[], $16::bool)"""
-# SQLSTATE the function raises when called with may_finish false on a batch that finishes a
-# request: nothing of the call is kept, and the batch is run again in a transaction.
+WITH given AS (
+    SELECT * FROM unnest($1::uuid[], $2::bool[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[],
+                         $7::int[], $8::int[], $9::bool[], $10::text[], $11::int[], $12::float8[],
+                         $13::text[], $14::text[], $15::int[])
+           AS u(image_id, ok, event_id, output_url, input_bytes, output_bytes, width, height,
+                kept_original, output_format, output_quality, ssim, error_code, error_message,
+                attempts)
+), marked AS (
+    UPDATE images AS i
+       SET status = CASE WHEN u.ok THEN 'done' ELSE 'failed' END,
+           output_url = u.output_url, input_bytes = u.input_bytes, output_bytes = u.output_bytes,
+           width = u.width, height = u.height, kept_original = u.kept_original,
+           output_format = u.output_format, output_quality = u.output_quality, ssim = u.ssim,
+           error_code = u.error_code, error_message = u.error_message,
+           attempts = coalesce(u.attempts, i.attempts), result_event_id = u.event_id,
+           finished_at = now()
+      FROM given AS u
+     WHERE i.image_id = u.image_id AND i.status = 'pending'
+    RETURNING i.image_id, i.request_id, u.ok
+), added AS (
+    SELECT m.request_id, count(*) FILTER (WHERE m.ok)::int AS processed,
+           count(*) FILTER (WHERE NOT m.ok)::int AS failed
+      FROM marked AS m GROUP BY m.request_id
+), counted AS (
+    UPDATE requests AS r
+       SET processed_images = r.processed_images + a.processed,
+           failed_images = r.failed_images + a.failed, updated_at = now(),
+           status = request_progress_status(r.total_images, r.processed_images + a.processed,
+                                            r.failed_images + a.failed, r.cancelled_images,
+                                            r.cancel_requested_at IS NOT NULL),
+           completed_at = CASE
+               WHEN r.processed_images + r.failed_images + r.cancelled_images < r.total_images
+                AND r.processed_images + a.processed + r.failed_images + a.failed + r.cancelled_images >= r.total_images
+               THEN now() ELSE r.completed_at END
+      FROM added AS a
+     WHERE r.request_id = a.request_id
+    RETURNING r.request_id, r.status, r.tenant_id, r.total_images, r.processed_images,
+              r.failed_images, r.cancelled_images, r.cancel_requested_at IS NOT NULL AS cancelling,
+              r.webhook_url, r.completed_at,
+              r.processed_images + r.failed_images + r.cancelled_images >= r.total_images
+              AND r.processed_images - a.processed + r.failed_images - a.failed + r.cancelled_images < r.total_images AS finishes
+)
+SELECT m.image_id, m.request_id, NULL::text AS status, NULL::text AS tenant_id, NULL::int AS total_images,
+       NULL::int AS processed_images, NULL::int AS failed_images, NULL::int AS cancelled_images,
+       NULL::bool AS cancelling, NULL::text AS webhook_url, NULL::timestamptz AS completed_at
+  FROM marked AS m
+UNION ALL
+SELECT CASE WHEN $16::bool THEN NULL ELSE refuse_finishing(c.request_id) END, c.request_id, c.status,
+       c.tenant_id, c.total_images, c.processed_images, c.failed_images, c.cancelled_images,
+       c.cancelling, c.webhook_url, c.completed_at
+  FROM counted AS c WHERE c.finishes"""
+# SQLSTATE of refuse_finishing (0015_tracker_records_in_one_statement.sql).
 _FINISHES_A_REQUEST = "TB001"
+# What request.completed says of the formats (issue 16): read after the counting statement, in the
+# same transaction, so it sees the images every committed batch marked.
+_FORMATS = """
+SELECT coalesce(output_format, 'jpeg') AS format, count(*)::int AS images
+  FROM images WHERE request_id = $1 AND status = 'done' GROUP BY 1 ORDER BY 1"""
 _INSERT_COMPLETION = "INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)"
 
 
@@ -121,7 +172,7 @@ class AsyncpgResultRecorder:
                     raise
                 async with conn.transaction():
                     rows = await conn.fetch(_RECORD, *columns, True)
-                    completions = self._completions(rows)
+                    completions = await self._completions(conn, rows)
                     await conn.executemany(
                         _INSERT_COMPLETION,
                         [
@@ -132,13 +183,16 @@ class AsyncpgResultRecorder:
         marked = {row["image_id"]: row["request_id"] for row in rows if row["image_id"] is not None}
         return self._outcomes(events, first, marked, completions)
 
-    def _completions(self, rows: Sequence[asyncpg.Record]) -> dict[UUID, RequestCompleted]:
+    async def _completions(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+    ) -> dict[UUID, RequestCompleted]:
         """The request.completed event of each request the batch finished."""
         completions: dict[UUID, RequestCompleted] = {}
         for row in rows:
             if row["image_id"] is None:
                 rid = row["request_id"]
-                completions[rid] = self._completion(rid, row, json.loads(row["formats"]))
+                formats = {r["format"]: r["images"] for r in await conn.fetch(_FORMATS, rid)}
+                completions[rid] = self._completion(rid, row, formats)
         return completions
 
     @staticmethod
