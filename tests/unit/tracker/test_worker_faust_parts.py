@@ -7,7 +7,12 @@ import asyncio
 from faust.types import TP
 from tracker.config import Settings
 from tracker.worker.app import create_faust_app
-from tracker.worker.lean_consumer import FETCHER_WAKE_SECONDS, LeanTransport
+from tracker.worker.lean_consumer import (
+    FETCHER_WAKE_SECONDS,
+    GATHER_MIN_BYTES,
+    LeanTransport,
+    gather_busy_fetches,
+)
 from tracker.worker.quiet_monitor import QuietMonitor
 
 
@@ -49,3 +54,31 @@ async def test_the_monitor_sampler_ends_at_once_instead_of_ticking_every_second(
     monitor = QuietMonitor()
     sampler = next(task for task in monitor._get_tasks() if task.fun.__name__ == "_sampler")
     await asyncio.wait_for(sampler.fun(monitor), timeout=5)
+
+
+class FakeFetcher:
+    """aiokafka's Fetcher as gather_busy_fetches sees it: the two request fields and one fetch."""
+
+    def __init__(self, responses: list[bool]) -> None:
+        self._fetch_min_bytes, self._fetch_max_wait_ms = 1, 1500
+        self.responses = responses
+        self.sent: list[tuple[int, int]] = []
+
+    async def _proc_fetch_request(self, assignment, node_id, request) -> bool:
+        self.sent.append((self._fetch_min_bytes, self._fetch_max_wait_ms))
+        return self.responses.pop(0)
+
+
+async def test_fetches_gather_while_records_come_and_long_poll_again_once_none_came():
+    fetcher = FakeFetcher([True, True, False, False, True])
+    gather_busy_fetches(fetcher, 200)
+    outcomes = [await fetcher._proc_fetch_request(None, 1, None) for _ in range(5)]
+    assert outcomes == [True, True, False, False, True]  # what aiokafka's own fetch returned
+    idle, busy = (1, 1500), (GATHER_MIN_BYTES, 200)
+    assert fetcher.sent == [idle, busy, busy, idle, idle]
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == busy  # the next, after records
+
+
+def test_fetches_gather_for_200_ms_unless_configured_otherwise():
+    assert Settings().fetch_gather_ms == 200
+    assert Settings(fetch_gather_ms=0).fetch_gather_ms == 0

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         description="Outbox poll interval when idle: only a fallback, since commits wake the relay"
         " (its own worker at once, any other process by PostgreSQL NOTIFY).",
     )
+    fetch_gather_ms: int = Field(
+        200,
+        ge=0,
+        le=1000,
+        description="While results keep coming, how long a fetch waits for more (one transaction for"
+        " all); a fetch that brought none goes back to waiting for the first. 0: every result fetched alone.",
+    )
     events_max_seconds: float = Field(
         600.0,
         gt=0,
