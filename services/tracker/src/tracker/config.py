@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         " (its own worker at once, any other process by PostgreSQL NOTIFY).",
     )
     fetch_gather_ms: int = Field(
-        200,
+        150,
         ge=0,
         le=1000,
         description="While results keep coming, how long a fetch waits for more (one transaction for"
