@@ -79,6 +79,6 @@ async def test_fetches_gather_while_records_come_and_long_poll_again_once_none_c
     assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == busy  # the next, after records
 
 
-def test_fetches_gather_for_150_ms_unless_configured_otherwise():
-    assert Settings().fetch_gather_ms == 150
-    assert Settings(fetch_gather_ms=0).fetch_gather_ms == 0
+def test_fetches_gather_only_when_configured():
+    assert Settings().fetch_gather_ms == 0
+    assert Settings(fetch_gather_ms=150).fetch_gather_ms == 150

@@ -46,11 +46,12 @@ class Settings(BaseSettings):
         " (its own worker at once, any other process by PostgreSQL NOTIFY).",
     )
     fetch_gather_ms: int = Field(
-        150,
+        0,
         ge=0,
         le=1000,
         description="While results keep coming, how long a fetch waits for more (one transaction for"
-        " all); a fetch that brought none goes back to waiting for the first. 0: every result fetched alone.",
+        " all); a fetch that brought none goes back to waiting for the first. 0 (default): off, each"
+        " fetch returns with what is there; worth it only where results arrive one at a time.",
     )
     events_max_seconds: float = Field(
         600.0,

@@ -15,7 +15,9 @@ records is followed by one that asks the broker to wait up to `TRACKER_FETCH_GAT
 `GATHER_MIN_BYTES`, so the results of that time cost one fetch response, one hand-over to the
 main thread and one transaction instead of one each. A fetch that brought nothing switches back
 to Faust's long poll (at least 1 byte, up to 1.5 s), so an idle worker fetches as rarely as
-before and the first result after a quiet spell is delivered at once.
+before and the first result after a quiet spell is delivered at once. Off unless the setting is above 0:
+where compressors already send a busy member's results together, fetches are batches anyway
+(docs/operations.md, "Tracker and notifier").
 
 Nothing here touches what is fetched, acknowledged or committed: offsets are still committed by
 Faust's consumer only for acknowledged events, after the agent's transaction.
