@@ -116,7 +116,7 @@ def first_of_each_image(events: Sequence[ImageResult]) -> dict[UUID, int]:
 
 
 def result_columns(events: Sequence[ImageResult]) -> tuple[list[Any], ...]:
-    """The function's array arguments, one element per result, sorted by image id.
+    """The statement's array parameters, one element per result, sorted by image id.
 
     Sorted, so that concurrent batches lock the images they share in the same order. The columns
     of the other result kind are NULL (a pending image has NULL there already).
@@ -133,7 +133,7 @@ def result_columns(events: Sequence[ImageResult]) -> tuple[list[Any], ...]:
     )
 
 
-# The function's columns of each result kind, in its argument order.
+# The statement's columns of each result kind, in its parameter order.
 _DONE_FIELDS = (
     "output_url", "input_bytes", "output_bytes", "width", "height", "kept_original", "format",
     "quality", "ssim",
