@@ -61,8 +61,9 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     async def on_start(self) -> None:
         await super().on_start()  # builds and starts the aiokafka consumer, with its fetcher
-        gather_ms = self.app.settings.fetch_gather_ms  # a TrackerApp's (app.py)
-        if gather_ms > 0:
+        app: Any = self.app  # a TrackerApp (app.py), which carries the tracker's settings
+        gather_ms = app.settings.fetch_gather_ms
+        if gather_ms > 0 and self._consumer is not None:
             gather_busy_fetches(self._consumer._fetcher, gather_ms)
 
     def _create_worker_consumer(self, transport: Any) -> Any:
