@@ -30,3 +30,18 @@ def test_extra_jvm_options_come_last_so_they_win(monkeypatch, tmp_path: Path):
     tiers = [a for a in argv if a.startswith("-XX:TieredStopAtLevel=")]
     assert tiers == ["-XX:TieredStopAtLevel=1", "-XX:TieredStopAtLevel=4"]
     assert argv.index("-Xss1m") < argv.index("-cp")
+
+
+def test_extra_broker_properties_come_last_so_they_win(monkeypatch):
+    from devstack.profiles import PROFILES
+
+    monkeypatch.setenv(kafka.BROKER_PROPS_ENV, "num.io.threads=2; num.network.threads=1;")
+    lines = kafka.server_properties(PROFILES["dev"]).splitlines()
+    io = [line for line in lines if line.startswith("num.io.threads=")]
+    assert io == ["num.io.threads=4", "num.io.threads=2"]
+    assert lines[-1] == "num.network.threads=1"
+    monkeypatch.delenv(kafka.BROKER_PROPS_ENV)
+    assert (
+        len([line for line in kafka.server_properties(PROFILES["dev"]).splitlines() if "io.threads" in line])
+        == 1
+    )

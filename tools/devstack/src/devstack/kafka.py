@@ -105,9 +105,20 @@ def server_properties(profile: Profile, node: int = 1) -> str:
             # 500 ms) so that brokers can tell a live controller; every one is written, replicated
             # and applied by each node. Metadata only: no topic's writes or acks depend on it.
             "metadata.max.idle.interval.ms=5000",
+            *extra_properties(),
             "",
         ]
     )
+
+
+# Extra broker properties for a broker started by devstack, for measuring: `;`-separated
+# `key=value` pairs appended last (in a properties file the last value of a key wins), e.g.
+# `num.io.threads=2;num.network.threads=1`.
+BROKER_PROPS_ENV = "IMGPIPE_KAFKA_BROKER_PROPS"
+
+
+def extra_properties() -> list[str]:
+    return [p.strip() for p in os.environ.get(BROKER_PROPS_ENV, "").split(";") if p.strip()]
 
 
 LOG4J2 = """\
