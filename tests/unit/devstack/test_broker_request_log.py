@@ -1,9 +1,13 @@
-"""The broker's request log is written only when asked for (it costs the broker CPU)."""
+"""The broker's request log is written only when asked for (it costs the broker CPU); the options
+for measuring (extra JVM options and broker properties) come last; the JVM takes the broker's options."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from devstack import kafka
 
 
@@ -41,7 +45,31 @@ def test_extra_broker_properties_come_last_so_they_win(monkeypatch):
     assert io == ["num.io.threads=4", "num.io.threads=2"]
     assert lines[-1] == "num.network.threads=1"
     monkeypatch.delenv(kafka.BROKER_PROPS_ENV)
-    assert (
-        len([line for line in kafka.server_properties(PROFILES["dev"]).splitlines() if "io.threads" in line])
-        == 1
+    plain = kafka.server_properties(PROFILES["dev"]).splitlines()
+    assert [line for line in plain if line.startswith("num.io.threads=")] == ["num.io.threads=4"]
+
+
+COLLECTORS = ("UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "UseShenandoahGC")
+
+
+def collector_in_effect(argv: list[str]) -> str:
+    """Ask the JVM which collector these options give (it refuses conflicting ones at start)."""
+    options = [a for a in argv if a.startswith("-X")]
+    done = subprocess.run(  # noqa: S603 - fixed program, options from java_command
+        ["java", *options, "-XX:+PrintFlagsFinal", "-version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
+    flags = dict(line.split()[1:4:2] for line in done.stdout.splitlines() if len(line.split()) > 3)
+    return ",".join(name for name in COLLECTORS if flags.get(name) == "true")
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="no java on PATH to ask")
+def test_the_broker_runs_the_serial_collector_and_g1_can_be_put_back(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv(kafka.JVM_OPTS_ENV, raising=False)
+    assert collector_in_effect(kafka.java_command(tmp_path, tmp_path, heap="256m")) == "UseSerialGC"
+    monkeypatch.setenv(kafka.JVM_OPTS_ENV, "-XX:-UseSerialGC -XX:+UseG1GC")
+    assert collector_in_effect(kafka.java_command(tmp_path, tmp_path, heap="256m")) == "UseG1GC"

@@ -194,7 +194,7 @@ def prepare(profile: Profile, node: int = 1) -> Path:
 
 
 # Extra JVM options for a broker started by devstack, for measuring (e.g. `-XX:TieredStopAtLevel=4`
-# to compare with the JVM's default compilers).
+# to compare with the JVM's default compilers, `-XX:-UseSerialGC -XX:+UseG1GC` with G1).
 JVM_OPTS_ENV = "IMGPIPE_KAFKA_JVM_OPTS"
 
 
@@ -203,13 +203,20 @@ def java_command(libs: Path, conf_dir: Path, *, heap: str) -> list[str]:
         "java",
         f"-Xmx{heap}",
         "-Xms128m",
-        "-XX:+UseG1GC",
-        "-XX:MaxGCPauseMillis=20",
+        # The serial collector: a broker's garbage is young and its live set small, so a
+        # stop-the-world young collection on one thread costs less than G1's write barriers,
+        # concurrent marking and refinement threads on a 2-core host (docs/operations.md,
+        # "Kafka clients and broker"); its pauses are milliseconds against seconds of timeouts.
+        "-XX:+UseSerialGC",
         # The client compiler only: a devstack broker lives for one run of tests or benches, and
         # the optimizing compiler's warm-up cost it more CPU than its faster code saved. Measured
         # with bench/kafka_requests.py, fresh broker, 4 rounds of 100 images: 15.8, 11.9, 13.0 and
         # 8.5 ms of broker CPU per image with both compilers, 9.2, 5.4, 3.8 and 3.0 with C1 only.
         "-XX:TieredStopAtLevel=1",
+        # ... and it compiles a method after a tenth of the usual calls and loops: the request
+        # path (per-API handlers, their lambdas) otherwise ran interpreted for the first few
+        # hundred images of a run, the broker's largest cost in the pipeline bench's window.
+        "-XX:CompileThresholdScaling=0.1",
         "-Djava.awt.headless=true",
         *os.environ.get(JVM_OPTS_ENV, "").split(),
         f"-Dlog4j2.configurationFile={conf_dir / 'log4j2.properties'}",
