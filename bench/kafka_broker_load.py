@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from kafka_requests import print_threads, process_cpu, thread_cpu  # noqa: E402
+from kafka_requests import learn_thread_names, print_threads, process_cpu, thread_cpu  # noqa: E402
 
 IMAGES_PER_REQUEST = 100
 COMPRESSOR_COMMIT_EVERY = 0.5
@@ -125,6 +125,7 @@ def fresh_broker():
 
 
 async def measure(args: argparse.Namespace, bootstrap: str, broker: int) -> None:
+    learn_thread_names(broker)
     load = Load(bootstrap)
     await load.start()
     await asyncio.sleep(args.settle)  # both groups join; not part of any window
