@@ -39,14 +39,14 @@ def test_extra_jvm_options_come_last_so_they_win(monkeypatch, tmp_path: Path):
 def test_extra_broker_properties_come_last_so_they_win(monkeypatch):
     from devstack.profiles import PROFILES
 
-    monkeypatch.setenv(kafka.BROKER_PROPS_ENV, "num.io.threads=2; num.network.threads=1;")
+    monkeypatch.setenv(kafka.BROKER_PROPS_ENV, "num.io.threads=4; num.network.threads=1;")
     lines = kafka.server_properties(PROFILES["dev"]).splitlines()
     io = [line for line in lines if line.startswith("num.io.threads=")]
-    assert io == ["num.io.threads=4", "num.io.threads=2"]
+    assert io == ["num.io.threads=2", "num.io.threads=4"]
     assert lines[-1] == "num.network.threads=1"
     monkeypatch.delenv(kafka.BROKER_PROPS_ENV)
     plain = kafka.server_properties(PROFILES["dev"]).splitlines()
-    assert [line for line in plain if line.startswith("num.io.threads=")] == ["num.io.threads=4"]
+    assert [line for line in plain if line.startswith("num.io.threads=")] == ["num.io.threads=2"]
 
 
 COLLECTORS = ("UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "UseShenandoahGC")
