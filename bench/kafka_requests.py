@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -72,9 +73,12 @@ JAVA_THREAD_NAMES: dict[int, str] = {}
 
 def learn_thread_names(pid: int) -> None:
     """Ask the JVM (jcmd Thread.print) once, before any measured window: it costs the broker CPU."""
+    jcmd = shutil.which("jcmd")
+    if jcmd is None:
+        return  # the /proc names then
     try:
         out = subprocess.run(  # noqa: S603 - fixed argv
-            ["jcmd", str(pid), "Thread.print"], capture_output=True, text=True, timeout=30, check=False
+            [jcmd, str(pid), "Thread.print"], capture_output=True, text=True, timeout=30, check=False
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return  # the /proc names then

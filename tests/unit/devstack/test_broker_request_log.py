@@ -55,8 +55,10 @@ COLLECTORS = ("UseSerialGC", "UseParallelGC", "UseG1GC", "UseZGC", "UseShenandoa
 def collector_in_effect(argv: list[str]) -> str:
     """Ask the JVM which collector these options give (it refuses conflicting ones at start)."""
     options = [a for a in argv if a.startswith("-X")]
+    java = shutil.which("java")
+    assert java is not None
     done = subprocess.run(  # noqa: S603 - fixed program, options from java_command
-        ["java", *options, "-XX:+PrintFlagsFinal", "-version"],
+        [java, *options, "-XX:+PrintFlagsFinal", "-version"],
         capture_output=True,
         text=True,
         timeout=60,
