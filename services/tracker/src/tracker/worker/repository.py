@@ -1,7 +1,7 @@
 """PostgreSQL adapter of the worker: idempotent result recording and the completion outbox row.
 
 `ResultRecorder` is what the agent needs; `AsyncpgResultRecorder` its one implementation. A poll's
-worth of results is recorded by one call of a SQL function (one round trip, its own transaction);
+worth of results is recorded by one statement (one round trip, its own transaction);
 only a batch that finishes a request takes a transaction of a few, to write the completion too.
 """
 
