@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     )
     commit_interval: float = Field(0.5, description="Seconds between offset commits.")
     result_hold_seconds: float = Field(
-        0.1,
+        0.2,
         ge=0,
         le=1,
         description=(
