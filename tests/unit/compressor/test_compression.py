@@ -6,6 +6,7 @@ from collections.abc import Callable
 from io import BytesIO
 
 import pytest
+from compressor import compression
 from compressor.compression import (
     CompressedImage,
     CompressionOptions,
@@ -196,6 +197,55 @@ def test_a_rotated_jpeg_is_reencoded_upright_even_when_that_is_bigger() -> None:
     assert len(result.data) >= len(data), "the case needs a re-encoding that is not smaller"
     assert result.kept_original is False
     assert decoded(result).size == (48, 80)
+
+
+class _CountingDecoder:
+    """Pillow's decoder, with the size of each piece of input it is handed written down."""
+
+    def __init__(self, inner: object, pieces: list[int]) -> None:
+        self._inner = inner
+        self._pieces = pieces
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def decode(self, data: bytes) -> tuple[int, int]:
+        self._pieces.append(len(data))
+        return self._inner.decode(data)  # type: ignore[attr-defined,no-any-return]
+
+
+def _decode_pieces(monkeypatch: pytest.MonkeyPatch, data: bytes) -> tuple[list[int], bytes]:
+    pieces: list[int] = []
+    real = Image._getdecoder
+    monkeypatch.setattr(Image, "_getdecoder", lambda *args: _CountingDecoder(real(*args), pieces))
+    return pieces, compress(data, Q50).data
+
+
+def test_a_photo_is_decoded_in_one_piece_to_the_same_output_as_in_pillows_64_kib_pieces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = images.photo_jpeg(1200, 900, quality=95)
+    assert 256 * 1024 < len(data) < compression.DECODE_PIECE_BYTES, (
+        "the case needs a larger-than-64 KiB input"
+    )
+    pieces, output = _decode_pieces(monkeypatch, data)
+    assert len(pieces) == 1
+
+    monkeypatch.setattr(compression, "DECODE_PIECE_BYTES", 64 * 1024)
+    small_pieces, same_output = _decode_pieces(monkeypatch, data)
+    assert len(small_pieces) > 4
+    assert max(small_pieces) <= 2 * 64 * 1024
+    assert same_output == output
+
+
+def test_an_input_larger_than_one_piece_is_decoded_in_pieces_of_at_most_that_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = images.photo_jpeg(1200, 900, quality=95)
+    monkeypatch.setattr(compression, "DECODE_PIECE_BYTES", len(data) // 3)
+    pieces, _ = _decode_pieces(monkeypatch, data)
+    assert 3 <= len(pieces) <= 6
+    assert max(pieces) < 2 * (len(data) // 3)  # a piece plus what the decoder left of the last one
 
 
 def test_a_truncated_jpeg_is_rejected_as_truncated() -> None:
