@@ -65,7 +65,7 @@ class SchedulerSettings(BaseSettings):
         description="Shortest pause between scheduling rounds while images wait for admission.",
     )
     round_images: int = Field(
-        8,
+        16,
         ge=0,
         description="While images wait, rounds are paced to admit about this many images each at the "
         "measured throughput: the pause is this / throughput, from `interval_seconds` up to half of "
