@@ -12,7 +12,9 @@ times on the same broker. A broker started with IMGPIPE_KAFKA_REQUEST_LOG=1 (dev
 request logger into its log4j2 configuration) logs every request; the tool counts them per client
 process (the connection's local port, mapped to a pid through `ss`) and API. That logging costs the
 broker CPU, so CPU figures come from runs without it. IMGPIPE_KAFKA_JVM_OPTS adds JVM options to a
-broker it starts (e.g. `-XX:TieredStopAtLevel=4` to compare with the JVM's default compilers).
+broker it starts (e.g. `-XX:TieredStopAtLevel=4` to compare with the JVM's default compilers);
+BENCH_TOP_THREADS how many of the broker's busiest threads are printed (6; 25 shows the idle
+broker's many small timers).
 """
 
 import argparse
@@ -57,6 +59,7 @@ API_NAMES = {
     71: "GetTelemetrySubscriptions",
     72: "PushTelemetry",
 }
+TOP_THREADS = int(os.environ.get("BENCH_TOP_THREADS", "6"))  # broker threads printed per window
 SS_EVERY = 0.5  # seconds between snapshots of the client connections
 MAX_LOG_BYTES = 512 * 1024 * 1024  # never read more than this of the request log in one window
 
@@ -105,7 +108,9 @@ def thread_cpu(pid: int) -> Counter:
 
 def print_threads(before: Counter, after: Counter, per: float, unit: str) -> None:
     spent = Counter({name: after[name] - before.get(name, 0.0) for name in after})
-    top = ", ".join(f"{name.strip()} {1000 * s / per:.2f}" for name, s in spent.most_common(6) if s > 0)
+    top = ", ".join(
+        f"{name.strip()} {1000 * s / per:.2f}" for name, s in spent.most_common(TOP_THREADS) if s > 0
+    )
     print(f"  broker threads, ms per {unit}: {top}")
 
 
