@@ -91,3 +91,39 @@ def test_a_log_line_never_carries_a_key_even_nested_or_in_an_exception(capsys):
     assert key not in out
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert len(lines) == 3
+
+
+def test_our_lines_and_stdlib_lines_come_out_alike_one_json_object_each(capsys):
+    configure_logging(LogSettings(format="json", level="INFO"), "test", cache=False)
+    structlog.get_logger("ours").info("image.compressed", output_bytes=12)
+    structlog.get_logger("ours").debug("below.the.level")
+    logging.getLogger("aiokafka").warning("theirs %s", "too")
+    ours, theirs = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert ours["event"] == "image.compressed"
+    assert ours["output_bytes"] == 12
+    assert theirs["event"] == "theirs too"
+    for line in (ours, theirs):
+        assert line["service"] == "test"
+        assert line["level"] in {"info", "warning"}
+        assert "timestamp" in line
+
+
+def test_a_closed_output_loses_the_line_but_never_fails_the_caller(monkeypatch):
+    import io
+
+    closed = io.StringIO()
+    monkeypatch.setattr("sys.stdout", closed)
+    configure_logging(LogSettings(format="json", level="INFO"), "test", cache=False)
+    closed.close()
+    structlog.get_logger("ours").error("still.working")  # must not raise
+    logging.getLogger("uvicorn").error("nor this")
+
+
+@pytest.mark.parametrize("text", ["BEARER abc.def", "bEaReR abc.def", "ftp://u:p@host/x"])
+def test_the_quick_check_lets_every_spelling_through_to_the_patterns(text):
+    assert "[REDACTED]" in redact_text(text)
+
+
+def test_text_without_a_secret_marker_is_returned_unchanged():
+    text = "image 1b4e28ba-2fa1-11d2-883f-0016d3cca427 of request 42 at imgp"
+    assert redact_text(text) is text
