@@ -275,16 +275,35 @@ def group(usage: dict[str, float]) -> dict[str, float]:
     return grouped
 
 
-def compressor_split(profile_roots: dict[str, int]) -> tuple[float, float]:
-    """(members' own CPU, their Pillow pool workers' CPU) so far."""
+PILLOW_THREAD = "pillow_"  # how a member's Pillow threads are named for the OS (compressor/threadnames.py)
+
+
+def _pillow_threads_cpu(pid: int) -> float:
+    """CPU seconds so far of a member's Pillow threads (with the thread pool; 0 with processes)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if not (task / "comm").read_text().startswith(PILLOW_THREAD):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def compressor_split(profile_roots: dict[str, int]) -> tuple[float, float, float]:
+    """(members' own CPU, their Pillow threads' CPU, their Pillow pool processes' CPU) so far."""
     table = _processes()
-    own = workers = 0.0
+    own = threads = workers = 0.0
     for name, pid in profile_roots.items():
         if not name.startswith("own:compressor"):
             continue
-        own += table.get(pid, (0, 0.0))[1]
+        pillow = _pillow_threads_cpu(pid)
+        own += table.get(pid, (0, 0.0))[1] - pillow
+        threads += pillow
         workers += sum(cpu for child, (parent, cpu) in table.items() if parent == pid)
-    return own, workers
+    return own, threads, workers
 
 
 # --- the pipeline run ------------------------------------------------------------------
@@ -373,6 +392,7 @@ class PipelineRun:
     status: dict
     cpu: dict[str, float]
     members_cpu: float
+    pillow_threads_cpu: float
     pillow_cpu: float
     machine_cpu: float
     latency: tuple[list[float], list[float]] = ([], [])
@@ -405,6 +425,7 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
         cpu,
         split_after[0] - split_before[0],
         split_after[1] - split_before[1],
+        split_after[2] - split_before[2],
         busy,
         latency,
     )
@@ -414,6 +435,23 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> PipelineRun:
 
 
 BENCH_ITSELF = "bench (image server, client)"
+OWN_WORK = "compressor: own work (download, store, claims, events, logs, metrics)"
+# Issue 14's budget per image outside Pillow, in ms: (row, budget).
+BUDGET = {
+    "the compressor's own work": (OWN_WORK, 2.0),
+    "the Kafka broker": ("kafka", 1.0),
+    "the tracker workers": ("tracker-workers", 1.0),
+    "PostgreSQL": ("postgres", 0.7),
+}
+
+
+def print_budget(rows: dict[str, float], n: int) -> None:
+    """Each budget line of issue 14 against what this run measured, in ms of CPU per image."""
+    parts = []
+    for label, (row, budget) in BUDGET.items():
+        spent = 1000 * rows.get(row, 0.0) / n
+        parts.append(f"{label} {spent:.1f} ({'within' if spent <= budget else 'over'} {budget:g})")
+    print("outside Pillow, ms per image against the budget: " + ", ".join(parts))
 
 
 def members() -> int:
@@ -448,7 +486,9 @@ def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun,
     print(f"ratio:       {ratio:6.2f}  ({verdict} the {TARGET_RATIO} target)")
 
     rows = {name: seconds for name, seconds in run.cpu.items() if name != "compressors"}
-    rows["compressor: members (download, Pillow threads, Kafka, claims, store)"] = run.members_cpu
+    rows[OWN_WORK] = run.members_cpu
+    if run.pillow_threads_cpu > 0.05:
+        rows["compressor: members' Pillow threads (decode, convert, encode)"] = run.pillow_threads_cpu
     if run.pillow_cpu > 0.05:
         rows["compressor: Pillow worker processes"] = run.pillow_cpu
     stack = sum(seconds for name, seconds in rows.items() if name != BENCH_ITSELF)
@@ -476,6 +516,7 @@ def report(specs: list[Spec], raw: tuple[float, float, float], run: PipelineRun,
     cpu_ratio = stack / raw_cpu
     verdict = "meets" if cpu_ratio <= TARGET_CPU else "above"
     print(f"CPU per image, pipeline to raw Pillow: {cpu_ratio:.2f}x ({verdict} the {TARGET_CPU}x target)")
+    print_budget(rows, n)
     latency_probe.report(*run.latency)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
+from pathlib import Path
 
 import pytest
 from compressor.app import PillowPool
@@ -68,3 +70,20 @@ async def test_the_thread_pool_gives_the_same_results():
         assert (result.width, result.height) == (64, 48)
     finally:
         pool.shutdown()
+
+
+def _os_thread_name(*_: object) -> str:
+    return Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="thread names are read from Linux's /proc")
+async def test_pillow_threads_carry_their_name_where_the_os_shows_it():
+    """How `make bench` tells a member's Pillow CPU from its own work (bench/pipeline_bench.py)."""
+    pool = PillowPool("thread", 2, work=_os_thread_name)
+    try:
+        names = set(await asyncio.gather(*(pool.compress(b"", Q50) for _ in range(8))))
+    finally:
+        pool.shutdown()
+    assert names
+    assert names <= {"pillow_0", "pillow_1"}
+    assert _os_thread_name() != "pillow_0"  # the caller's own thread keeps its name

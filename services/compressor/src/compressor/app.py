@@ -27,9 +27,11 @@ from .memory import BudgetedCompress, ByteBudget
 from .retrying import RetryPolicy
 from .sources import CLAIMS_UNAVAILABLE, NoClaims, PgSourceClaims, SourceClaims
 from .storage import open_store
+from .threadnames import name_os_thread
 from .worker import Worker
 
 log = structlog.get_logger(__name__)
+PILLOW_THREAD_PREFIX = "pillow"  # the OS sees pillow_0, pillow_1, ... (threadnames)
 
 
 def _quiet_worker() -> None:
@@ -61,7 +63,9 @@ class PillowPool:
 
     def _new(self) -> Executor:
         if self._kind == "thread":
-            return ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="pillow")
+            return ThreadPoolExecutor(
+                max_workers=self._size, thread_name_prefix=PILLOW_THREAD_PREFIX, initializer=name_os_thread
+            )
         return ProcessPoolExecutor(
             max_workers=self._size, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
         )
