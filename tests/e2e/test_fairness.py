@@ -181,33 +181,61 @@ async def test_two_tenants_share_the_compressors_by_weight_while_both_run(
             f"{ingest_url}/tenants/{a}/weight", json={"weight": weight_a}, headers=bearer(api_key)
         )
     assert resp.status_code == 200
-    # A has twice B's images, so both run together until one finishes whatever the pipeline's speed
-    # (with equal sizes and a 2 s head start, a fast quiet stack finished A before B began).
+    # Both requests hold far more images than the in-flight window, and both are cancelled once
+    # the share is measured: it is measured while both still have images waiting, whatever the
+    # pipeline's speed. (Letting one finish counted its last in-flight second, when only the other
+    # one can be admitted; on a fast stack that second was a third of the overlap and pulled a
+    # 3:1 share to 0.63.)
     first = await upload_csv(ingest_url, catalogue(image_host, 2 * SHARE_IMAGES, "wa"), headers=bearer(a_key))
     await asyncio.sleep(0.5)
     second = await upload_csv(ingest_url, catalogue(image_host, SHARE_IMAGES, "wb"), headers=bearer(b_key))
-    await wait_for_completion(first["status_url"], timeout=300, headers=bearer(a_key))
-    await wait_for_completion(second["status_url"], timeout=300, headers=bearer(b_key))
+    try:
+        done_a, done_b, both_waiting = await share_while_both_wait(
+            database_url, first["request_id"], second["request_id"]
+        )
+    finally:
+        async with httpx.AsyncClient(timeout=30) as http:
+            await http.delete(f"{ingest_url}/requests/{first['request_id']}", headers=bearer(a_key))
+            await http.delete(f"{ingest_url}/requests/{second['request_id']}", headers=bearer(b_key))
+        await wait_for_completion(first["status_url"], timeout=120, headers=bearer(a_key))
+        await wait_for_completion(second["status_url"], timeout=120, headers=bearer(b_key))
 
-    done_a, done_b = await finished_while_both_ran(database_url, first["request_id"], second["request_id"])
-
-    print(f"\nweights {weight_a}:1 -> images finished while both ran: {done_a} : {done_b}")
-    assert done_a + done_b >= 100  # enough overlap to judge a share
+    print(f"\nweights {weight_a}:1 -> images finished while both waited: {done_a} : {done_b}")
+    assert both_waiting  # the premise: neither had run out of images to admit
+    assert done_a + done_b >= MEASURED_IMAGES
     assert done_a / (done_a + done_b) == pytest.approx(share_a, abs=0.10)
 
 
-SHARE_IMAGES = 400
+SHARE_IMAGES = 1000
+MEASURED_IMAGES = 300
 
 
-async def finished_while_both_ran(database_url: str, rid_a: str, rid_b: str) -> tuple[int, int]:
-    """Images of each finished between B's first result (+1 s to settle) and the first completion."""
+async def share_while_both_wait(database_url: str, rid_a: str, rid_b: str) -> tuple[int, int, bool]:
+    """Images of each finished from B's first result (+1 s to settle) until MEASURED_IMAGES more
+    finished, and whether both requests still had images waiting for admission at the end."""
     conn = await asyncpg.connect(database_url)
     try:
         ids = [uuid.UUID(rid_a), uuid.UUID(rid_b)]
+        first_of_b = "SELECT min(finished_at) FROM images WHERE request_id = $1"
+
+        async def b_has_a_result() -> bool:
+            return await conn.fetchval(first_of_b, ids[1]) is not None
+
+        assert await wait_until(b_has_a_result, timeout=120, interval=0.1)
         start = await conn.fetchval(
             "SELECT min(finished_at) + interval '1 second' FROM images WHERE request_id = $1", ids[1]
         )
-        end = await conn.fetchval("SELECT min(completed_at) FROM requests WHERE request_id = ANY($1)", ids)
+
+        async def enough_finished() -> bool:
+            since = "SELECT count(*) FROM images WHERE request_id = ANY($1) AND finished_at > $2"
+            return await conn.fetchval(since, ids, start) >= MEASURED_IMAGES
+
+        assert await wait_until(enough_finished, timeout=120, interval=0.1)
+        end, waiting = await conn.fetchrow(
+            "SELECT now(), bool_and(admitted_images + cancelled_images < total_images)"
+            " FROM requests WHERE request_id = ANY($1)",
+            ids,
+        )
         rows = await conn.fetch(
             "SELECT request_id, count(*) AS n FROM images WHERE request_id = ANY($1)"
             " AND finished_at > $2 AND finished_at <= $3 GROUP BY request_id",
@@ -218,4 +246,4 @@ async def finished_while_both_ran(database_url: str, rid_a: str, rid_b: str) -> 
     finally:
         await conn.close()
     counts = {r["request_id"]: r["n"] for r in rows}
-    return counts.get(ids[0], 0), counts.get(ids[1], 0)
+    return counts.get(ids[0], 0), counts.get(ids[1], 0), bool(waiting)
