@@ -208,6 +208,15 @@ def image_server() -> Iterator[str]:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc stat file after the command name (which may hold spaces)."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
 def _processes() -> dict[int, tuple[int, float]]:
     """pid -> (parent pid, CPU seconds) of every process."""
     table = {}
@@ -215,10 +224,10 @@ def _processes() -> dict[int, tuple[int, float]]:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(entry / "stat")
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+        table[int(entry.name)] = (int(fields[1]), _cpu_seconds(fields))
     return table
 
 
@@ -285,10 +294,10 @@ def _pillow_threads_cpu(pid: int) -> float:
         try:
             if not (task / "comm").read_text().startswith(PILLOW_THREAD):
                 continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(task / "stat")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
+        total += _cpu_seconds(fields)
     return total
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime
 import io
 import json
 import time
@@ -216,15 +217,15 @@ async def share_while_both_wait(database_url: str, rid_a: str, rid_b: str) -> tu
     conn = await asyncpg.connect(database_url)
     try:
         ids = [uuid.UUID(rid_a), uuid.UUID(rid_b)]
-        first_of_b = "SELECT min(finished_at) FROM images WHERE request_id = $1"
+        first_of_b: list[datetime.datetime] = []
 
         async def b_has_a_result() -> bool:
-            return await conn.fetchval(first_of_b, ids[1]) is not None
+            found = await conn.fetchval("SELECT min(finished_at) FROM images WHERE request_id = $1", ids[1])
+            first_of_b.extend([found] if found else [])
+            return bool(first_of_b)
 
         assert await wait_until(b_has_a_result, timeout=120, interval=0.1)
-        start = await conn.fetchval(
-            "SELECT min(finished_at) + interval '1 second' FROM images WHERE request_id = $1", ids[1]
-        )
+        start = first_of_b[0] + datetime.timedelta(seconds=1)
 
         async def enough_finished() -> bool:
             since = "SELECT count(*) FROM images WHERE request_id = ANY($1) AND finished_at > $2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
@@ -109,8 +110,6 @@ def test_our_lines_and_stdlib_lines_come_out_alike_one_json_object_each(capsys):
 
 
 def test_a_closed_output_loses_the_line_but_never_fails_the_caller(monkeypatch):
-    import io
-
     closed = io.StringIO()
     monkeypatch.setattr("sys.stdout", closed)
     configure_logging(LogSettings(format="json", level="INFO"), "test", cache=False)
