@@ -66,9 +66,9 @@ JPEG_SIZES = [
 PNG_SIZES = [(800, 800), (1000, 1000), (1200, 1200), (1600, 1600)]
 URLS_PER_PRODUCT = 5
 # Steady state, as a running service is. On a fresh stack the cost outside Pillow falls over the
-# first thousand images or so (the broker's JIT, PostgreSQL's and the services' caches): measured
-# 9.4, 8.8, 7.2, 7.0 and 7.3 ms per image in five 500-image requests in a row. The warm-up is not
-# measured.
+# first thousand images or so: 9.4, 8.8, 7.2, 7.0 and 7.3 ms per image in five 500-image requests
+# in a row, the broker most (2.0 -> 0.8 ms), then the tracker workers and PostgreSQL. The warm-up
+# is not measured.
 WARM_UP_IMAGES = int(os.environ.get("BENCH_WARM_UP_IMAGES", "1000"))
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "0"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3"))  # measured requests of the set, in a row
