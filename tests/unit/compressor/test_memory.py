@@ -251,3 +251,27 @@ async def test_memory_is_released_after_a_large_image_only():
         if compress.trimming is not None:
             await compress.trimming
         assert trims == ([1] if name == b"huge" else [])
+
+
+async def test_after_a_large_image_memory_is_released_once_nothing_else_is_in_flight():
+    work, trims = GatedCompress(), []
+    compress = budgeted(work, limit=2000, trim_after=500, trims=trims)
+    huge = asyncio.create_task(compress(b"huge", OPTIONS))
+    small = asyncio.create_task(compress(b"a", OPTIONS))
+    await settle()
+    assert work.started == [b"huge", b"a"]
+    work.finish(b"huge")
+    await huge
+    await settle()
+    assert trims == []  # "a" would reuse what the huge image freed: kept while it runs
+    work.finish(b"a")
+    await small
+    assert compress.trimming is not None
+    await compress.trimming
+    assert trims == [1]
+    later = asyncio.create_task(compress(b"b", OPTIONS))  # small ones alone release nothing more
+    await settle()
+    work.finish(b"b")
+    await later
+    await settle()
+    assert trims == [1]

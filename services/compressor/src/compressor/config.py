@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     trim_after_bytes: int = Field(
         128 * 1024 * 1024,
         ge=0,
-        description="After an image that took this much, memory goes back to the OS (malloc_trim); 0: never.",
+        description=(
+            "After an image that took this much, memory goes back to the OS (malloc_trim) once the "
+            "member has no image in flight; 0: never."
+        ),
     )
     max_parked: int = Field(10_000, ge=1, description="Messages waiting for a retry time, at most.")
     pool: Literal["process", "thread"] = Field(

@@ -131,7 +131,14 @@ def release_memory() -> bool:
 
 
 class BudgetedCompress:
-    """A `Compress` that takes its share of the byte budget first and may release memory after."""
+    """A `Compress` that takes its share of the byte budget first and may release memory after.
+
+    Memory goes back to the OS once the member is idle after a large image, not right after it:
+    while other images are in flight they reuse the freed blocks at once, and handing them back
+    only made the next decodes fault every page in again (measured in the bench: 5 trims in 500
+    images cost ~370 page faults per image and ~0.8 ms of system CPU). The peak is bounded by the
+    budget either way; what the trim lowers is the footprint at rest.
+    """
 
     def __init__(
         self,
@@ -147,6 +154,7 @@ class BudgetedCompress:
         self._trim_after = trim_after
         self._estimate = estimate
         self._trim = trim
+        self._trim_due = False  # a large image finished since the last trim
         self.trimming: asyncio.Future[object] | None = None  # one at a time: it walks every arena
 
     async def __call__(self, data: bytes, options: CompressionOptions) -> CompressedImage:
@@ -161,7 +169,10 @@ class BudgetedCompress:
     def _finished(self, work: asyncio.Future[CompressedImage], cost: int) -> None:
         if not work.cancelled():
             work.exception()  # retrieved here when its caller is gone
-        self._budget.release(cost)
-        if self._trim_after and cost >= self._trim_after and (self.trimming is None or self.trimming.done()):
-            log.debug("memory.release", after_bytes=cost)
+        self._budget.release(cost)  # may start waiting work: then the member is not idle
+        if self._trim_after and cost >= self._trim_after:
+            self._trim_due = True
+        if self._trim_due and self._budget.in_use == 0 and (self.trimming is None or self.trimming.done()):
+            self._trim_due = False
+            log.debug("memory.release")
             self.trimming = asyncio.get_running_loop().run_in_executor(None, self._trim)
