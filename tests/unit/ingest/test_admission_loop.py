@@ -285,3 +285,45 @@ async def test_without_a_measured_throughput_or_with_round_images_0_rounds_keep_
     await off.round()
 
     assert idle_start.pause(leading=True) == off.pause(leading=True) == 0.2
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_after_idle_the_window_keeps_the_last_busy_throughput_until_a_whole_sample_is_busy():
+    clock = FakeClock()
+    store = FakeAdmissionStore([request("a", 10_000)], completed=0)
+    scheduler = Scheduler(store, settings(sample_seconds=3.0, target_latency_seconds=0.5), clock=clock)
+    await scheduler.round()  # nothing in flight: the pipeline starts from idle
+    store.requests = [request("a", 10_000, in_flight=50)]
+    store.completed = 600  # 200/s over a sample that was busy throughout
+    clock.now += 3.0
+    await scheduler.round()
+    assert scheduler.window == 110
+
+    store.requests = [request("b", 500)]  # idle since: nothing in flight
+    store.completed = 30  # the sample holds mostly the idle time
+    clock.now += 60
+    await scheduler.round()
+    assert scheduler.window == 110  # 200/s still, not 10/s
+    store.requests = [request("b", 400, in_flight=60)]
+    store.completed = 150  # 50/s, within the first sample of the busy period
+    clock.now += 1.0
+    await scheduler.round()
+    assert scheduler.window == 110
+    clock.now += 2.0  # a whole sample busy: what it measures counts, up or down
+    await scheduler.round()
+    assert scheduler.window == 35  # 50/s for half a second, and the slack
+
+
+async def test_a_scheduler_that_never_saw_a_busy_sample_uses_what_it_measures():
+    clock = FakeClock()
+    store = FakeAdmissionStore([request("a", 10_000)], completed=30)
+    scheduler = Scheduler(store, settings(sample_seconds=3.0, target_latency_seconds=0.5), clock=clock)
+    await scheduler.round()
+    assert scheduler.window == 15  # 10/s: nothing better known

@@ -10,6 +10,11 @@ round by round. The pace follows the measured throughput (about `round_images` f
 rounds, within `interval_seconds` and half the target latency): a round costs the broker a backlog
 probe, a Produce and a compressor Fetch, and PostgreSQL a transaction, whatever it admits.
 
+The throughput is what finished over the last `sample_seconds`. Right after the pipeline was idle
+that undercounts (the sample holds the idle part), and a window sized from it starved the
+compressors for the first second of every upload; so until a whole sample has passed busy, the
+throughput of the last whole busy sample counts as a floor.
+
 When nothing waits, the leader sleeps until it is woken:
 in process right after an upload commits (the route calls `wake`), and by a PostgreSQL
 notification that every upload's transaction sends (`admission_store.ADMISSIONS_CHANNEL`, heard
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 
 import structlog
@@ -107,8 +113,10 @@ class Scheduler:
         settings: SchedulerSettings,
         on_admitted: Callable[[], None] = lambda: None,
         probe: BacklogProbe | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._probe = probe
         self._settings = settings
         self._on_admitted = on_admitted
@@ -116,7 +124,9 @@ class Scheduler:
         self._turn = 0
         self._cursor = 0  # partitions handed out so far (placement)
         self.window = settings.min_window
-        self.throughput = 0.0  # images/s finished, as measured at the last fair round
+        self.throughput = 0.0  # images/s finished, as estimated at the last fair round
+        self._busy_since: float | None = None  # when images were last seen in flight after none were
+        self._busy_throughput = 0.0  # measured over the last sample that was busy throughout
         self.admitted = 0
         self.waiting = False  # images waited for admission at the last round
         store.listen(self.wake)
@@ -203,7 +213,8 @@ class Scheduler:
         cfg = self._settings
         if cfg.policy == "fifo":
             return plan_fifo(snap.requests, cfg.fifo_batch)
-        self.throughput = throughput = snap.completed / cfg.sample_seconds
+        idle = not any(r.in_flight for r in snap.requests)
+        self.throughput = throughput = self.estimate(snap.completed / cfg.sample_seconds, idle)
         self.window = window_size(throughput, cfg.target_latency_seconds, cfg.min_window, cfg.max_window)
         if backlog is None:
             free = free_slots(self.window, snap.requests)
@@ -215,6 +226,17 @@ class Scheduler:
         self._turn += 1
         free = max(free, owed_slots(snap.requests, snap.weights, self.window))
         return plan_fair(snap.requests, snap.weights, free, turn=self._turn)
+
+    def estimate(self, measured: float, idle: bool) -> float:
+        """The throughput to size the window with: `measured`, floored by the last whole busy sample's
+        until a whole sample has passed since the pipeline was last idle (nothing in flight)."""
+        now = self._clock()
+        if idle or self._busy_since is None:
+            self._busy_since = now
+        if now - self._busy_since >= self._settings.sample_seconds:
+            self._busy_throughput = measured
+            return measured
+        return max(measured, self._busy_throughput)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
