@@ -4,12 +4,16 @@ At least 500 product images of mixed sizes (800x800 to 4000x3000 RGB JPEGs, plus
 PNG cut-outs with alpha) are served over local HTTP and uploaded as one CSV to the `test` stack
 (Kafka, PostgreSQL and every service as processes, started through devstack). After a warm-up,
 the set is uploaded BENCH_REQUESTS times (3) in a row, the clock running from each upload to that
-request's completion. Before the stack starts and after it stops, with nothing else running, the
-same images are decoded and encoded at quality 50 by plain Pillow in as many processes as there
-are cores, from memory; the faster of those two runs is the baseline. The ratios of the pipeline's
-rate and CPU per image to raw Pillow's are the figures of merit (issue 14: 0.9 on 2 cores, and CPU
-per image at most 1.12x raw Pillow's), and the CPU time of every process during the requests
-shows where the rest goes.
+request's completion. Before, between and after the requests, the same images are decoded and
+encoded at quality 50 by plain Pillow in as many processes as there are cores, from memory, with
+every process of the stack stopped meanwhile (SIGSTOP, in pauses of RAW_CHUNK images, short of the
+10 s Kafka session): raw Pillow runs alone, side by side with the pipeline in time. Each request is
+compared with the mean of the raw runs just before and just after it, because this machine's
+speed drifts by 10-20% over minutes (the same pure-Python loop on both cores took 145-192 ms
+within 150 s), more than the differences measured. The ratios of the pipeline's rate and CPU per
+image to raw Pillow's are the figures of merit (issue 14: 0.9 on 2 cores, and CPU per image at
+most 1.12x raw Pillow's), and the CPU time of every process during the requests shows where the
+rest goes.
 
 Settings (environment): BENCH_IMAGES (default 500), BENCH_COMPRESSOR_ENV (JSON of COMPRESSOR_*
 overrides, to compare pool kinds and sizes), BENCH_MEMBERS (compressor members; default: what
@@ -27,12 +31,13 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import signal
 import statistics
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -160,15 +165,32 @@ def _raw_worker(names: list[str], barrier, results) -> None:
     results.put((time.perf_counter() - started, time.process_time() - cpu_started))
 
 
-def raw_pillow(specs: list[Spec]) -> tuple[float, float, float]:
-    """Decode + encode at quality 50 in one process per core.
+def shares_of(specs: list[Spec], workers: int) -> list[list[str]]:
+    """The images split into `workers` shares of about equal pixels: each next largest to the lightest.
 
-    Answers images/s, the workers' CPU seconds and the CPU seconds of the whole machine meanwhile.
+    Every other image (specs[k::2]) gave one worker 502 MP of the set and the other 1356 MP, so raw
+    Pillow's wall clock was the heavier one's and its rate a third below what two cores do.
+    """
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for spec in sorted(specs, key=lambda s: -s.width * s.height):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(spec.name)
+        loads[lightest] += spec.width * spec.height
+    return shares
+
+
+def raw_pillow(specs: list[Spec]) -> tuple[float, float, float]:
+    """Decode + encode at quality 50 in one process per core, each given an equal share of pixels.
+
+    Answers the wall-clock seconds (until the last worker is done), the workers' CPU seconds and
+    the CPU seconds of the whole machine meanwhile.
     """
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(CORES), ctx.Queue()
-    shares = [[s.name for s in specs[k::CORES]] for k in range(CORES)]
-    workers = [ctx.Process(target=_raw_worker, args=(share, barrier, results)) for share in shares]
+    workers = [
+        ctx.Process(target=_raw_worker, args=(share, barrier, results)) for share in shares_of(specs, CORES)
+    ]
     for worker in workers:
         worker.start()
     busy = machine_busy()
@@ -176,7 +198,70 @@ def raw_pillow(specs: list[Spec]) -> tuple[float, float, float]:
     busy = machine_busy() - busy
     for worker in workers:
         worker.join()
-    return len(specs) / max(wall for wall, _ in timings), sum(cpu for _, cpu in timings), busy
+    return max(wall for wall, _ in timings), sum(cpu for _, cpu in timings), busy
+
+
+@dataclass
+class RawRun:
+    """Raw Pillow over the whole set: seconds of wall clock, workers' CPU seconds, machine's CPU seconds."""
+
+    seconds: float
+    cpu: float
+    machine: float
+
+    @staticmethod
+    def mean(a: "RawRun", b: "RawRun") -> "RawRun":
+        return RawRun((a.seconds + b.seconds) / 2, (a.cpu + b.cpu) / 2, (a.machine + b.machine) / 2)
+
+
+RAW_CHUNK = 100  # images per pause: about 2.5-4 s here, well short of the 10 s Kafka sessions
+RESUMED_SECONDS = 1.5  # between pauses, long enough for every member's heartbeat (every 3 s)
+
+
+def stack_pids(profile) -> list[int]:
+    """Every process of the stack: the services, PostgreSQL, Kafka and their children (not the bench)."""
+    roots = [pid for pid in stack_roots(profile).values() if pid != os.getpid()]
+    table = _processes()
+    pids, stack = [], list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in table and pid not in pids:
+            pids.append(pid)
+            stack += [child for child, (parent, _) in table.items() if parent == pid]
+    return pids
+
+
+@contextmanager
+def stack_stopped(profile) -> Iterator[None]:
+    """The stack's processes stopped (SIGSTOP) meanwhile, and continued after, whatever happens."""
+    stopped = []
+    try:
+        for pid in stack_pids(profile):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def raw_alongside(profile, specs: list[Spec]) -> RawRun:
+    """Raw Pillow over the set while the stack is stopped, RAW_CHUNK images per pause.
+
+    The chunks take every k-th image, so each holds the set's mix; the stack runs again between
+    them, so that no Kafka session (10 s) expires.
+    """
+    chunks = -(-len(specs) // RAW_CHUNK)
+    total = RawRun(0.0, 0.0, 0.0)
+    for k in range(chunks):
+        chunk = specs[k::chunks]
+        with stack_stopped(profile):
+            seconds, cpu, machine = raw_pillow(chunk)
+        total = RawRun(total.seconds + seconds, total.cpu + cpu, total.machine + machine)
+        time.sleep(RESUMED_SECONDS)
+    return total
 
 
 # --- serving the images over HTTP --------------------------------------------------------
@@ -420,7 +505,12 @@ class Measured:
     """Every measured pipeline request, and the latency probe's figures."""
 
     runs: list[PipelineRun]
+    raws: list[RawRun] = dataclasses.field(default_factory=list)  # before, between and after the runs
     latency: tuple[list[float], list[float]] = ([], [])
+
+    def baselines(self) -> list[RawRun]:
+        """Raw Pillow for each request: the mean of the raw runs just before and just after it."""
+        return [RawRun.mean(a, b) for a, b in zip(self.raws, self.raws[1:], strict=False)]
 
 
 def measure_request(profile, base: str, specs: list[Spec]) -> PipelineRun:
@@ -436,11 +526,11 @@ def measure_request(profile, base: str, specs: list[Spec]) -> PipelineRun:
 
 
 def run_pipeline(specs: list[Spec], env: dict[str, str]) -> Measured:
-    """Warm up, then REQUESTS requests of the set in a row, each measured on its own.
+    """Warm up, then REQUESTS requests of the set in a row, raw Pillow before, between and after them.
 
-    Raw Pillow is not run here: with the stack up, even idle between requests, it took 4-8% more
-    CPU per image than with nothing else running (38.1 and 40.4 against 36.6 and 37.3 ms, two
-    runs), which would flatter the pipeline.
+    Raw Pillow runs with the stack stopped: with the stack up, even idle between requests, it took
+    4-8% more CPU per image than with nothing else running (38.1 and 40.4 against 36.6 and 37.3 ms,
+    two runs), which would flatter the pipeline.
     """
     profile = start_stack(env)
     try:
@@ -448,7 +538,10 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> Measured:
             for start in range(0, WARM_UP_IMAGES, len(specs)):  # requests of the set at most
                 warm = specs[: min(len(specs), WARM_UP_IMAGES - start)]
                 asyncio.run(upload_and_wait(profile, product_csv(base, warm)))
-            measured = Measured([measure_request(profile, base, specs) for _ in range(REQUESTS)])
+            measured = Measured([], [raw_alongside(profile, specs)])
+            for _ in range(REQUESTS):
+                measured.runs.append(measure_request(profile, base, specs))
+                measured.raws.append(raw_alongside(profile, specs))
             measured.latency = asyncio.run(
                 latency_probe.measure(profile, product_csv(base, specs[: latency_probe.IMAGES]))
             )
@@ -536,30 +629,35 @@ def _listed(values: list[float], unit: str = "") -> str:
     return ", ".join(f"{value:.2f}{unit}" for value in values)
 
 
-def report(specs: list[Spec], raw: tuple[float, float, float], measured: Measured, env: dict) -> None:
+def report(specs: list[Spec], measured: Measured, env: dict) -> None:
     per_set = len(specs)
     run = combined(measured.runs)
     n = per_set * len(measured.runs)
-    raw_rate, raw_set_cpu, raw_machine = raw
-    raw_cpu = raw_set_cpu * n / per_set  # scaled to the requests' images
-    rate = n / run.seconds
+    baselines = measured.baselines()
+    # Raw Pillow over the same images as the requests: each request's own baseline, added up.
+    raw_seconds = sum(b.seconds for b in baselines)
+    raw_cpu = sum(b.cpu for b in baselines)
+    raw_machine = sum(b.machine for b in baselines)
+    raw_rate = n / raw_seconds
     blocks = os.environ.get("PILLOW_BLOCKS_MAX", "Pillow's default")
     print(
-        f"raw Pillow:  {raw_rate:6.1f} images/s  (decode + encode q50, {CORES} processes, from memory; "
-        f"memory blocks kept: {blocks}; the members: {member_memory()})"
+        f"raw Pillow:  {raw_rate:6.1f} images/s  (decode + encode q50, {CORES} processes, from memory, the stack "
+        f"stopped; memory blocks kept: {blocks}; the members: {member_memory()}); before, between and after "
+        f"the requests: {_listed([per_set / r.seconds for r in measured.raws])} images/s, "
+        f"{_listed([1000 * r.cpu / per_set for r in measured.raws])} ms per image"
     )
     rates = [per_set / r.seconds for r in measured.runs]
     print(
-        f"pipeline:    {rate:6.1f} images/s  ({len(measured.runs)} requests of {per_set} images in a row, "
+        f"pipeline:    {n / run.seconds:6.1f} images/s  ({len(measured.runs)} requests of {per_set} images in a row, "
         f"{_listed(rates)} images/s upload -> completed, after a {WARM_UP_IMAGES}-image warm-up, not measured; "
         f"status {run.status['status']}, {run.status['processed_images']} done, "
         f"{run.status['failed_images']} failed; {members()} compressor members, settings {env or 'defaults'})"
     )
-    ratio = rate / raw_rate
+    ratio = raw_seconds / run.seconds
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(
-        f"ratio:       {ratio:6.2f}  ({verdict} the {TARGET_RATIO} target; request by request: "
-        f"{_listed([r / raw_rate for r in rates])})"
+        f"ratio:       {ratio:6.2f}  ({verdict} the {TARGET_RATIO} target; request by request, each against "
+        f"the raw runs around it: {_listed([b.seconds / r.seconds for r, b in zip(measured.runs, baselines, strict=True)])})"
     )
 
     rows = cpu_rows(run)
@@ -576,10 +674,10 @@ def report(specs: list[Spec], raw: tuple[float, float, float], measured: Measure
         print(
             f"  {name:<70} {seconds:6.1f} core-s {seconds / available:6.1%} {1000 * seconds / n:6.1f} ms/image"
         )
-    raw_other = max(0.0, raw_machine - raw_set_cpu)
+    raw_other = max(0.0, raw_machine - raw_cpu)
     print(
         f"\nother processes took {other / available:.0%} of the machine during the requests and "
-        f"{raw_other / raw_machine if raw_machine else 0:.0%} during the raw run, which skews the ratio of rates."
+        f"{raw_other / raw_machine if raw_machine else 0:.0%} during the raw runs, which skews the ratio of rates."
     )
     print(
         f"CPU per image: raw Pillow {1000 * raw_cpu / n:.1f} ms; the pipeline's processes {1000 * stack / n:.1f} ms "
@@ -588,10 +686,10 @@ def report(specs: list[Spec], raw: tuple[float, float, float], measured: Measure
     )
     cpu_ratio = stack / raw_cpu
     verdict = "meets" if cpu_ratio <= TARGET_CPU else "above"
-    by_request = [stack_cpu(r) / raw_set_cpu for r in measured.runs]
+    by_request = [stack_cpu(r) / b.cpu for r, b in zip(measured.runs, baselines, strict=True)]
     print(
         f"CPU per image, pipeline to raw Pillow: {cpu_ratio:.2f}x ({verdict} the {TARGET_CPU}x target; request by "
-        f"request: {_listed(by_request, 'x')})"
+        f"request, each against the raw runs around it: {_listed(by_request, 'x')})"
     )
     print_budget(rows, n)
     latency_probe.report(*measured.latency)
@@ -602,14 +700,7 @@ def main() -> None:
     ensure_images(specs)
     print(describe(specs), flush=True)
     env = json.loads(os.environ.get("BENCH_COMPRESSOR_ENV", "{}"))
-    before = raw_pillow(specs)
-    measured = run_pipeline(specs, env)
-    after = raw_pillow(specs)
-    print(
-        f"raw Pillow before and after the pipeline run: {before[0]:.1f} and {after[0]:.1f} images/s "
-        f"({1000 * before[1] / len(specs):.1f} and {1000 * after[1] / len(specs):.1f} ms per image); the faster counts"
-    )
-    report(specs, max(before, after), measured, env)
+    report(specs, run_pipeline(specs, env), env)
 
 
 if __name__ == "__main__":
