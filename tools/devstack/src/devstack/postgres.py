@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -142,10 +144,19 @@ def start(profile: Profile) -> None:
 
 def stop(profile: Profile, mode: str = "fast") -> None:
     if profile.external_database is None and is_running(profile):
+        _continue(profile)
         _as_postgres(
             [str(bin_dir() / "pg_ctl"), "-D", str(data_dir(profile)), "-m", mode, "-w", "-t", "60", "stop"],
             stdout=subprocess.DEVNULL,
         )
+
+
+def _continue(profile: Profile) -> None:
+    """SIGCONT to the server's process group: stopped (the bench pauses the stack), it would not
+    shut down and pg_ctl would give up after its timeout."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        postmaster = int((data_dir(profile) / "postmaster.pid").read_text().split()[0])
+        os.killpg(os.getpgid(postmaster), signal.SIGCONT)
 
 
 async def wait_ready(dsn: str, timeout: float = READY_TIMEOUT) -> None:

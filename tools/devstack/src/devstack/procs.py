@@ -77,6 +77,7 @@ def stop(run_dir: Path, name: str, *, grace: float = 20.0, sig: int = signal.SIG
         return False
     ticks = start_ticks(pid)
     _signal_group(pid, sig)
+    _signal_group(pid, signal.SIGCONT)  # a stopped group (the bench pauses the stack) acts on it now
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and is_alive(pid):
         time.sleep(0.1)
