@@ -114,6 +114,25 @@ async def test_an_image_on_an_allowed_address_is_downloaded() -> None:
     assert srv.hits == ["/img.png"]
 
 
+async def test_a_cookie_an_image_host_sets_is_never_sent_back_with_a_later_download() -> None:
+    def routes(app: web.Application, server: Server) -> None:
+        async def image(request: web.Request) -> web.Response:
+            server.state[request.path] = request.headers.get("Cookie", "")
+            response = web.Response(body=b"\x89PNG fake image bytes", content_type="image/png")
+            response.set_cookie("session", "tenant-a-secret")
+            return response
+
+        app.router.add_get("/a.png", image)
+        app.router.add_get("/b.png", image)
+
+    async with serve(routes) as srv, downloader() as dl:
+        # By name (/etc/hosts): aiohttp's default jar would keep no cookie for an IP address.
+        await dl.fetch(f"http://localhost:{srv.port}/a.png")  # one tenant's image
+        await dl.fetch(f"http://localhost:{srv.port}/b.png")  # another's, same host, same session
+    assert srv.hits == ["/a.png", "/b.png"]
+    assert srv.state == {"/a.png": "", "/b.png": ""}
+
+
 async def test_localhost_is_downloaded_when_127_0_0_1_is_allowlisted() -> None:
     async with serve(image_routes) as srv, downloader(ONLY_127_0_0_1) as dl:
         assert await dl.fetch(f"http://localhost:{srv.port}/img.png") == b"\x89PNG fake image bytes"

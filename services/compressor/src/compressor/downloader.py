@@ -95,11 +95,16 @@ def _request_timeout(limits: DownloadLimits) -> aiohttp.ClientTimeout:
 def create_session(
     guard: AddressGuard, limits: DownloadLimits, *, max_connections: int = 64
 ) -> aiohttp.ClientSession:
-    """A session whose connector resolves names through the guard. Call inside a running loop."""
+    """A session whose connector resolves names through the guard. Call inside a running loop.
+
+    No cookie jar: one session downloads every tenant's images, and a cookie an image host set
+    while serving one tenant must not go back to it with another tenant's download.
+    """
     return aiohttp.ClientSession(
         connector=guarded_connector(guard, limit=max_connections),
         timeout=_request_timeout(limits),
         trust_env=False,  # never route through environment proxies, which bypass the guard
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 

@@ -39,10 +39,13 @@ class WebhookSender(Protocol):
 
 def create_session(guard: AddressGuard, timeout: float) -> aiohttp.ClientSession:
     # auto_decompress=False: a gzip bomb stays a few compressed KiB; the excerpt is raw bytes.
+    # No cookie jar: one session delivers every tenant's webhooks, and a cookie one tenant's
+    # endpoint set must not go back to that host with another tenant's delivery.
     return aiohttp.ClientSession(
         connector=guarded_connector(guard, limit=100),
         trust_env=False,
         auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 5.0)),
     )
 
