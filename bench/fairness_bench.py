@@ -15,7 +15,6 @@ Completion times are read from PostgreSQL (completed_at), so polling does not bi
 import asyncio
 import io
 import os
-import shutil
 import statistics
 import threading
 import time
@@ -214,17 +213,17 @@ def report(runs: dict[str, PolicyRun]) -> None:
 def main() -> None:
     from devstack import services
 
+    from bench.pipeline_bench import outputs_removed
+
     runs: dict[str, PolicyRun] = {}
     with image_server() as base:
         for policy in os.environ.get("BENCH_FAIR_POLICIES", "fifo,fair").split(","):
             stack = start_stack(policy)
-            outputs_before = set(stack.profile.media_dir.iterdir())  # type: ignore[attr-defined]
             try:
-                runs[policy] = asyncio.run(run_policy(stack, base))
+                with outputs_removed(stack.profile):
+                    runs[policy] = asyncio.run(run_policy(stack, base))
             finally:
                 services.stop_all(stack.profile)
-                for made in set(stack.profile.media_dir.iterdir()) - outputs_before:  # type: ignore[attr-defined]
-                    shutil.rmtree(made, ignore_errors=True)  # the requests' outputs: only the bench's own
     report(runs)
 
 

@@ -231,6 +231,7 @@ def measure(args: argparse.Namespace) -> None:
         ensure_images,
         group,
         image_server,
+        outputs_removed,
         plan,
         product_csv,
         stack_roots,
@@ -252,7 +253,7 @@ def measure(args: argparse.Namespace) -> None:
     log = RequestLog(kafka.node_dir(profile, 1) / "requests.log")
     names = process_names(profile)
     roots = stack_roots(profile)
-    with image_server() as base, ConnectionOwners(profile.kafka_port) as conns:
+    with outputs_removed(profile), image_server() as base, ConnectionOwners(profile.kafka_port) as conns:
         conns.snapshot()
         time.sleep(args.settle)  # the consumer groups finish joining; not part of any window
         if args.idle:
@@ -296,14 +297,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from devstack.__main__ import down
-    from devstack.profiles import PROFILES
+    from bench.pipeline_bench import stopping_test_stack
 
-    try:
+    with stopping_test_stack(args.keep):
         measure(args)
-    finally:
-        if not args.keep:
-            down(PROFILES["test"])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,18 +82,7 @@ def measure(args: argparse.Namespace) -> None:
     specs = bench.plan(bench.COUNT)
     bench.ensure_images(specs)
     profile = bench.start_stack(json.loads(args.env))
-    outputs_before = set(profile.media_dir.iterdir())
-    try:
-        measure_requests(args, profile, specs)
-    finally:
-        for made in set(profile.media_dir.iterdir()) - outputs_before:  # the requests' outputs
-            shutil.rmtree(made, ignore_errors=True)
-
-
-def measure_requests(args: argparse.Namespace, profile, specs: list) -> None:
-    from bench import pipeline_bench as bench
-
-    with bench.image_server() as base:
+    with bench.outputs_removed(profile), bench.image_server() as base:
         for start in range(0, args.warm_up, len(specs)):
             warm = specs[: min(len(specs), args.warm_up - start)]
             asyncio.run(bench.upload_and_wait(profile, bench.product_csv(base, warm)))
@@ -127,14 +115,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from devstack.__main__ import down
-    from devstack.profiles import PROFILES
+    from bench.pipeline_bench import stopping_test_stack
 
-    try:
+    with stopping_test_stack(args.keep):
         measure(args)
-    finally:
-        if not args.keep:
-            down(PROFILES["test"])
 
 
 if __name__ == "__main__":

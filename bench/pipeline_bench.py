@@ -360,9 +360,9 @@ def stack_roots(profile) -> dict[str, int]:
     from devstack import postgres, procs
 
     roots = {f"own:{name}": pid for name, pid in procs.running(profile.run_dir).items()}
-    pg_pid = postgres.data_dir(profile) / "postmaster.pid"
-    if pg_pid.exists():
-        roots["own:postgres"] = int(pg_pid.read_text().split()[0])
+    postmaster = postgres.postmaster_pid(profile)
+    if postmaster is not None:
+        roots["own:postgres"] = postmaster
     roots["own:bench (image server, client)"] = os.getpid()
     return roots
 
@@ -431,6 +431,31 @@ def start_stack(env: dict[str, str]):
     # their start-up CPU was counted as the tracker's cost of the images, and they joined mid-run.
     wait_for_group(profile, "tracker", TRACKER_WORKERS)
     return profile
+
+
+@contextmanager
+def outputs_removed(profile) -> Iterator[None]:
+    """The outputs stored meanwhile (a directory per request, ~0.9 GB per pipeline run) removed on the
+    way out: only those, so a stack that was up before keeps its own."""
+    before = set(profile.media_dir.iterdir())
+    try:
+        yield
+    finally:
+        for made in set(profile.media_dir.iterdir()) - before:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+@contextmanager
+def stopping_test_stack(keep: bool) -> Iterator[None]:
+    """For the measuring tools: the `test` stack stopped on the way out, unless `keep`."""
+    from devstack.__main__ import down
+    from devstack.profiles import PROFILES
+
+    try:
+        yield
+    finally:
+        if not keep:
+            down(PROFILES["test"])
 
 
 def wait_for_group(profile, group_id: str, members: int, timeout: float = 60.0) -> None:
@@ -534,9 +559,8 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> Measured:
     two runs), which would flatter the pipeline.
     """
     profile = start_stack(env)
-    outputs_before = set(profile.media_dir.iterdir())
     try:
-        with image_server() as base:
+        with outputs_removed(profile), image_server() as base:
             for start in range(0, WARM_UP_IMAGES, len(specs)):  # requests of the set at most
                 warm = specs[: min(len(specs), WARM_UP_IMAGES - start)]
                 asyncio.run(upload_and_wait(profile, product_csv(base, warm)))
@@ -551,9 +575,6 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> Measured:
         from devstack import services
 
         services.stop_all(profile)
-        # The requests' outputs (a directory per request, ~0.9 GB a run): only the bench's own.
-        for made in set(profile.media_dir.iterdir()) - outputs_before:
-            shutil.rmtree(made, ignore_errors=True)
     return measured
 
 

@@ -97,12 +97,17 @@ def server_options(profile: Profile) -> str:
     return " ".join(opts)
 
 
+def postmaster_pid(profile: Profile) -> int | None:
+    """The server's pid from its postmaster.pid, or None without one."""
+    try:
+        return int((data_dir(profile) / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
 def is_running(profile: Profile) -> bool:
-    pid_path = data_dir(profile) / "postmaster.pid"
-    if not pid_path.exists():
-        return False
-    pid = int(pid_path.read_text().split()[0])
-    return Path(f"/proc/{pid}").exists()
+    pid = postmaster_pid(profile)
+    return pid is not None and Path(f"/proc/{pid}").exists()
 
 
 def ports_of(profile: Profile) -> dict[str, dict[str, int]]:
@@ -154,9 +159,10 @@ def stop(profile: Profile, mode: str = "fast") -> None:
 def _continue(profile: Profile) -> None:
     """SIGCONT to the server's process group: stopped (the bench pauses the stack), it would not
     shut down and pg_ctl would give up after its timeout."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        postmaster = int((data_dir(profile) / "postmaster.pid").read_text().split()[0])
-        os.killpg(os.getpgid(postmaster), signal.SIGCONT)
+    postmaster = postmaster_pid(profile)
+    if postmaster is not None:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            os.killpg(os.getpgid(postmaster), signal.SIGCONT)
 
 
 async def wait_ready(dsn: str, timeout: float = READY_TIMEOUT) -> None:
