@@ -212,18 +212,17 @@ def report(runs: dict[str, PolicyRun]) -> None:
 
 def main() -> None:
     from devstack import services
-
-    from bench.pipeline_bench import outputs_removed
+    from devstack.outputs import outputs_removed
 
     runs: dict[str, PolicyRun] = {}
     with image_server() as base:
         for policy in os.environ.get("BENCH_FAIR_POLICIES", "fifo,fair").split(","):
             stack = start_stack(policy)
-            try:
-                with outputs_removed(stack.profile):
+            with outputs_removed(stack.profile.media_dir):  # once its services have stopped
+                try:
                     runs[policy] = asyncio.run(run_policy(stack, base))
-            finally:
-                services.stop_all(stack.profile)
+                finally:
+                    services.stop_all(stack.profile)
     report(runs)
 
 

@@ -224,6 +224,7 @@ def stop_broker(profile) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     from devstack import kafka, procs
+    from devstack.outputs import outputs_removed
     from devstack.profiles import PROFILES
 
     from bench.pipeline_bench import (
@@ -231,7 +232,6 @@ def measure(args: argparse.Namespace) -> None:
         ensure_images,
         group,
         image_server,
-        outputs_removed,
         plan,
         product_csv,
         stack_roots,
@@ -253,7 +253,11 @@ def measure(args: argparse.Namespace) -> None:
     log = RequestLog(kafka.node_dir(profile, 1) / "requests.log")
     names = process_names(profile)
     roots = stack_roots(profile)
-    with outputs_removed(profile), image_server() as base, ConnectionOwners(profile.kafka_port) as conns:
+    with (
+        outputs_removed(profile.media_dir),
+        image_server() as base,
+        ConnectionOwners(profile.kafka_port) as conns,
+    ):
         conns.snapshot()
         time.sleep(args.settle)  # the consumer groups finish joining; not part of any window
         if args.idle:

@@ -77,12 +77,14 @@ def _line(name: str, threads: Threads, images: int) -> str:
 
 
 def measure(args: argparse.Namespace) -> None:
+    from devstack.outputs import outputs_removed
+
     from bench import pipeline_bench as bench
 
     specs = bench.plan(bench.COUNT)
     bench.ensure_images(specs)
     profile = bench.start_stack(json.loads(args.env))
-    with bench.outputs_removed(profile), bench.image_server() as base:
+    with outputs_removed(profile.media_dir), bench.image_server() as base:
         for start in range(0, args.warm_up, len(specs)):
             warm = specs[: min(len(specs), args.warm_up - start)]
             asyncio.run(bench.upload_and_wait(profile, bench.product_csv(base, warm)))

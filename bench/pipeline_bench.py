@@ -31,7 +31,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import statistics
 import threading
@@ -434,18 +433,6 @@ def start_stack(env: dict[str, str]):
 
 
 @contextmanager
-def outputs_removed(profile) -> Iterator[None]:
-    """The outputs stored meanwhile (a directory per request, ~0.9 GB per pipeline run) removed on the
-    way out: only those, so a stack that was up before keeps its own."""
-    before = set(profile.media_dir.iterdir())
-    try:
-        yield
-    finally:
-        for made in set(profile.media_dir.iterdir()) - before:
-            shutil.rmtree(made, ignore_errors=True)
-
-
-@contextmanager
 def stopping_test_stack(keep: bool) -> Iterator[None]:
     """For the measuring tools: the `test` stack stopped on the way out, unless `keep`."""
     from devstack.__main__ import down
@@ -558,23 +545,25 @@ def run_pipeline(specs: list[Spec], env: dict[str, str]) -> Measured:
     4-8% more CPU per image than with nothing else running (38.1 and 40.4 against 36.6 and 37.3 ms,
     two runs), which would flatter the pipeline.
     """
-    profile = start_stack(env)
-    try:
-        with outputs_removed(profile), image_server() as base:
-            for start in range(0, WARM_UP_IMAGES, len(specs)):  # requests of the set at most
-                warm = specs[: min(len(specs), WARM_UP_IMAGES - start)]
-                asyncio.run(upload_and_wait(profile, product_csv(base, warm)))
-            measured = Measured([], [raw_alongside(profile, specs)])
-            for _ in range(REQUESTS):
-                measured.runs.append(measure_request(profile, base, specs))
-                measured.raws.append(raw_alongside(profile, specs))
-            measured.latency = asyncio.run(
-                latency_probe.measure(profile, product_csv(base, specs[: latency_probe.IMAGES]))
-            )
-    finally:
-        from devstack import services
+    from devstack import services
+    from devstack.outputs import outputs_removed
 
-        services.stop_all(profile)
+    profile = start_stack(env)
+    with outputs_removed(profile.media_dir):  # once the services have stopped: no write comes after
+        try:
+            with image_server() as base:
+                for start in range(0, WARM_UP_IMAGES, len(specs)):  # requests of the set at most
+                    warm = specs[: min(len(specs), WARM_UP_IMAGES - start)]
+                    asyncio.run(upload_and_wait(profile, product_csv(base, warm)))
+                measured = Measured([], [raw_alongside(profile, specs)])
+                for _ in range(REQUESTS):
+                    measured.runs.append(measure_request(profile, base, specs))
+                    measured.raws.append(raw_alongside(profile, specs))
+                measured.latency = asyncio.run(
+                    latency_probe.measure(profile, product_csv(base, specs[: latency_probe.IMAGES]))
+                )
+        finally:
+            services.stop_all(profile)
     return measured
 
 

@@ -7,6 +7,7 @@ apart from `make up`'s) the first time a test needs them, and stops what it star
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -59,16 +60,25 @@ def bootstrap_servers(infrastructure) -> str:
 
 @pytest.fixture(scope="session")
 def pipeline(infrastructure):
-    """Every service of the test profile, started once for the session and stopped after."""
+    """Every service of the test profile, started once for the session and stopped after.
+
+    The images the session stored are removed once the services have stopped (no write can come
+    after), unless KEEP_TEST_STACK keeps the stack for a look.
+    """
     from devstack import services
+    from devstack.outputs import outputs_removed
 
     profile = infrastructure
     shutil.rmtree(profile.run_dir / "tracker-data", ignore_errors=True)
     services.stop_all(profile)  # leftovers of an interrupted run
-    exit_if_ports_taken(lambda: services.start_all(profile, dict(SERVICE_ENV)))
-    yield profile
-    if not os.environ.get("KEEP_TEST_STACK"):
-        services.stop_all(profile)
+    keep = bool(os.environ.get("KEEP_TEST_STACK"))
+    with contextlib.nullcontext() if keep else outputs_removed(profile.media_dir):
+        exit_if_ports_taken(lambda: services.start_all(profile, dict(SERVICE_ENV)))
+        try:
+            yield profile
+        finally:
+            if not keep:
+                services.stop_all(profile)
 
 
 @pytest.fixture
