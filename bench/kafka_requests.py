@@ -224,7 +224,6 @@ def stop_broker(profile) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     from devstack import kafka, procs
-    from devstack.outputs import outputs_removed
     from devstack.profiles import PROFILES
 
     from bench.pipeline_bench import (
@@ -253,11 +252,7 @@ def measure(args: argparse.Namespace) -> None:
     log = RequestLog(kafka.node_dir(profile, 1) / "requests.log")
     names = process_names(profile)
     roots = stack_roots(profile)
-    with (
-        outputs_removed(profile.media_dir),
-        image_server() as base,
-        ConnectionOwners(profile.kafka_port) as conns,
-    ):
+    with image_server() as base, ConnectionOwners(profile.kafka_port) as conns:
         conns.snapshot()
         time.sleep(args.settle)  # the consumer groups finish joining; not part of any window
         if args.idle:
@@ -298,13 +293,10 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement (0: none)")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds to wait after the start")
     parser.add_argument("--fresh", action="store_true", help="restart the broker first")
-    parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
-    args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from bench.pipeline_bench import stopping_test_stack
+    from bench.pipeline_bench import run_measuring_tool
 
-    with stopping_test_stack(args.keep):
-        measure(args)
+    run_measuring_tool(parser, measure)
 
 
 if __name__ == "__main__":

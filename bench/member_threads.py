@@ -77,14 +77,12 @@ def _line(name: str, threads: Threads, images: int) -> str:
 
 
 def measure(args: argparse.Namespace) -> None:
-    from devstack.outputs import outputs_removed
-
     from bench import pipeline_bench as bench
 
     specs = bench.plan(bench.COUNT)
     bench.ensure_images(specs)
     profile = bench.start_stack(json.loads(args.env))
-    with outputs_removed(profile.media_dir), bench.image_server() as base:
+    with bench.image_server() as base:
         for start in range(0, args.warm_up, len(specs)):
             warm = specs[: min(len(specs), args.warm_up - start)]
             asyncio.run(bench.upload_and_wait(profile, bench.product_csv(base, warm)))
@@ -114,13 +112,10 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=1000, help="images processed before measuring")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds to wait before each upload")
     parser.add_argument("--env", default="{}", help="JSON of settings added to every service's environment")
-    parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
-    args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from bench.pipeline_bench import stopping_test_stack
+    from bench.pipeline_bench import run_measuring_tool
 
-    with stopping_test_stack(args.keep):
-        measure(args)
+    run_measuring_tool(parser, measure)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ Images are cached under .run/bench-images/VERSION.
 # in sys.modules, which dataclasses need to resolve string annotations. For the same reason the
 # worker processes are forked with their function (nothing is pickled by reference).
 
+import argparse
 import asyncio
 import dataclasses
 import json
@@ -36,7 +37,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from io import BytesIO
@@ -432,17 +433,27 @@ def start_stack(env: dict[str, str]):
     return profile
 
 
-@contextmanager
-def stopping_test_stack(keep: bool) -> Iterator[None]:
-    """For the measuring tools: the `test` stack stopped on the way out, unless `keep`."""
+def run_measuring_tool(
+    parser: argparse.ArgumentParser, measure: Callable[[argparse.Namespace], None]
+) -> None:
+    """A measuring tool's `main` after its own arguments: `--keep` added, then `measure(args)`.
+
+    On the way out the `test` stack is stopped (unless `--keep`), and only then are the outputs
+    its requests stored removed, so that no late write is left behind.
+    """
     from devstack.__main__ import down
+    from devstack.outputs import outputs_removed
     from devstack.profiles import PROFILES
 
-    try:
-        yield
-    finally:
-        if not keep:
-            down(PROFILES["test"])
+    parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    args = parser.parse_args()
+    profile = PROFILES["test"]
+    with outputs_removed(profile.media_dir):
+        try:
+            measure(args)
+        finally:
+            if not args.keep:
+                down(profile)
 
 
 def wait_for_group(profile, group_id: str, members: int, timeout: float = 60.0) -> None:
