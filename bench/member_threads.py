@@ -49,24 +49,43 @@ def _switches(status: str) -> int:
     return sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
 
 
-def member_threads(pids: list[int]) -> tuple[Threads, Threads]:
-    """(the members' Pillow threads, their other threads) as counted so far."""
-    from bench.pipeline_bench import PILLOW_THREAD, TICK, _stat_fields
+def member_threads(pids: list[int]) -> dict[str, Threads]:
+    """The members' threads as counted so far, by name (digits dropped: rdk:broker1 -> rdk:broker)."""
+    from bench.pipeline_bench import TICK, _stat_fields
 
-    pillow, other = Threads(), Threads()
+    named: dict[str, Threads] = {}
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").iterdir():
             try:
-                group = pillow if (task / "comm").read_text().startswith(PILLOW_THREAD) else other
+                comm = (task / "comm").read_text().strip()
                 fields = _stat_fields(task / "stat")
                 status = (task / "status").read_text()
             except (FileNotFoundError, ProcessLookupError):
                 continue
+            group = named.setdefault(comm.rstrip("0123456789_-"), Threads())
             group.cpu += (int(fields[11]) + int(fields[12])) / TICK
             group.system += int(fields[12]) / TICK
             group.faults += int(fields[7])
             group.switches += _switches(status)
+    return named
+
+
+def split(named: dict[str, Threads]) -> tuple[Threads, Threads]:
+    """(the Pillow threads, every other thread) summed."""
+    from bench.pipeline_bench import PILLOW_THREAD
+
+    pillow, other = Threads(), Threads()
+    for name, threads in named.items():
+        total = pillow if name.startswith(PILLOW_THREAD.rstrip("_")) else other
+        total.cpu += threads.cpu
+        total.system += threads.system
+        total.faults += threads.faults
+        total.switches += threads.switches
     return pillow, other
+
+
+def difference(after: dict[str, Threads], before: dict[str, Threads]) -> dict[str, Threads]:
+    return {name: threads - before.get(name, Threads()) for name, threads in after.items()}
 
 
 def _line(name: str, threads: Threads, images: int) -> str:
@@ -78,6 +97,7 @@ def _line(name: str, threads: Threads, images: int) -> str:
 
 def measure(args: argparse.Namespace) -> None:
     from bench import pipeline_bench as bench
+    from bench.pipeline_bench import PILLOW_THREAD
 
     specs = bench.plan(bench.COUNT)
     bench.ensure_images(specs)
@@ -93,7 +113,8 @@ def measure(args: argparse.Namespace) -> None:
             time.sleep(args.idle)
             before = member_threads(members)
             run = bench.measure_request(profile, base, specs)
-            pillow, other = (a - b for a, b in zip(member_threads(members), before, strict=True))
+            named = difference(member_threads(members), before)
+            pillow, other = split(named)
             images = run.status["processed_images"] or 1
             print(
                 f"request {number}: {images} images in {run.seconds:.1f} s, the pipeline's processes "
@@ -102,6 +123,9 @@ def measure(args: argparse.Namespace) -> None:
             )
             print(f"  {_line('Pillow threads:', pillow, images)}", flush=True)
             print(f"  {_line('other threads: ', other, images)}", flush=True)
+            for name, threads in sorted(named.items(), key=lambda kv: -kv[1].cpu):
+                if threads.cpu > 0.00005 * images and not name.startswith(PILLOW_THREAD.rstrip("_")):
+                    print(f"    {_line(f'{name + chr(58):<15}', threads, images)}", flush=True)
             parts = ", ".join(f"{k} {1000 * v / images:.2f}" for k, v in sorted(run.cpu.items()))
             print(f"  by component, ms per image: {parts}", flush=True)
 
