@@ -50,11 +50,14 @@ class FakeMessage:
 class FakeConsumer:
     queue: list[FakeMessage] = field(default_factory=list)
     commits: list[tuple[int, int]] = field(default_factory=list)
+    asked: list[int] = field(default_factory=list)  # max_messages of each consume that took some
 
     async def start(self) -> None:
         return None
 
     async def consume(self, max_messages: int, timeout: float) -> list[FakeMessage]:
+        if self.queue:
+            self.asked.append(max_messages)
         taken, self.queue = self.queue[:max_messages], self.queue[max_messages:]
         if not taken:
             await asyncio.sleep(min(timeout, 0.02))
@@ -216,6 +219,56 @@ async def test_on_sigterm_finished_work_is_committed_and_stuck_work_is_handed_ba
     await asyncio.wait_for(running, 5)
     assert consumer.committed(0) == 1  # the stuck message (offset 1) is redelivered to the next owner
     assert len(producer.results()) == 1
+
+
+@dataclass
+class GatedDownloader:
+    """Each URL's download waits until its own gate is opened."""
+
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def fetch(self, url: str) -> bytes:
+        await self.gates.setdefault(url, asyncio.Event()).wait()
+        return url.encode()
+
+
+async def test_full_slots_are_refilled_a_quarter_at_a_time_not_one_consume_per_finished_image():
+    consumer, producer = FakeConsumer(), FakeProducer()
+    consumer.queue = [message(f"http://h/{n}", 0, n) for n in range(20)]
+    downloader = GatedDownloader()
+    worker = make_worker(downloader, consumer, producer)  # 8 in flight: refills of 2
+    running = asyncio.create_task(worker.run())
+
+    async def slots_full() -> bool:
+        return len(downloader.gates) == 8
+
+    assert await wait_until(slots_full, timeout=5, interval=0.01)
+    downloader.gates["http://h/0"].set()
+
+    async def one_done() -> bool:
+        return len(producer.results()) == 1
+
+    assert await wait_until(one_done, timeout=5, interval=0.01)
+    await asyncio.sleep(0.3)  # longer than an idle wake-up: one free slot is still not consumed into
+    assert (consumer.asked, len(consumer.queue)) == ([8], 12)
+
+    downloader.gates["http://h/1"].set()
+
+    async def refilled() -> bool:
+        return len(downloader.gates) == 10
+
+    assert await wait_until(refilled, timeout=5, interval=0.01)
+    assert consumer.asked == [8, 2]
+    for n in range(20):
+        downloader.gates.setdefault(f"http://h/{n}", asyncio.Event()).set()
+
+    async def all_committed() -> bool:
+        return consumer.committed(0) == 20
+
+    assert await wait_until(all_committed, timeout=5, interval=0.01)
+    worker.stop()
+    await asyncio.wait_for(running, 5)
+    assert len(producer.results()) == 20
 
 
 @dataclass

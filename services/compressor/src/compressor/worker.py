@@ -5,6 +5,10 @@ image.requested with a `not-before` header; when it comes round, it is parked in
 then while the messages behind it go on. A parked message's offset stays unfinished, so the
 commit point waits for it and a crash replays it: nothing is lost, at the price of some
 already-finished messages being redone (their outcomes are idempotent downstream).
+
+Work is taken in refills: once the slots are full, the loop waits until a quarter of them are free
+and consumes that many in one call, so each image does not cost a hand-over to the consumer's
+thread and a wait over every task in flight of its own.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class Worker:
         self._offsets = OffsetTracker()
         self._parked: DelayQueue[PartitionOffsets, Message] = DelayQueue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refill = max(1, settings.max_in_flight // 4)
+        self._room_for_refill = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
         self._results = HeldSends(producer, settings.result_hold_seconds, self._others_working)
@@ -110,8 +116,8 @@ class Worker:
         await self._consumer.start()
         while not self._stopping.is_set():
             self._start_due()
-            room = self._settings.max_in_flight - len(self._tasks)
-            if room <= 0 or len(self._parked) >= self._settings.max_parked:
+            room = self._room()
+            if room < self._refill or len(self._parked) >= self._settings.max_parked:
                 await self._wait_for_progress()
             else:
                 for msg in await self._consumer.consume(room, timeout=self._idle_timeout()):
@@ -125,11 +131,15 @@ class Worker:
             return IDLE_POLL
         return min(IDLE_POLL, max(0.0, due - self._clock()))
 
+    def _room(self) -> int:
+        return self._settings.max_in_flight - len(self._tasks)
+
     async def _wait_for_progress(self) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED)
-        else:
-            await asyncio.sleep(self._idle_timeout())
+        """Until a refill's worth of slots is free, or a parked message may be due."""
+        self._room_for_refill.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._idle_timeout()):
+                await self._room_for_refill.wait()
 
     def _accept(self, msg: Message) -> None:
         part = self._offsets.started(*position_of(msg))
@@ -140,7 +150,7 @@ class Worker:
             self._spawn(part, msg)
 
     def _start_due(self) -> None:
-        room = self._settings.max_in_flight - len(self._tasks)
+        room = self._room()
         for part, msg in self._parked.pop_due(self._clock(), max(room, 0)):
             if self._offsets.owns(part):
                 self._spawn(part, msg)
@@ -148,7 +158,12 @@ class Worker:
     def _spawn(self, part: PartitionOffsets, msg: Message) -> None:
         task = asyncio.create_task(self._process(part, msg))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._room() >= self._refill:
+            self._room_for_refill.set()
 
     def _park(self, part: PartitionOffsets, msg: Message, seconds: float) -> None:
         if self._offsets.owns(part) and not self._stopping.is_set():
