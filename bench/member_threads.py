@@ -43,6 +43,14 @@ class Threads:
             self.switches - other.switches,
         )
 
+    def __add__(self, other: "Threads") -> "Threads":
+        return Threads(
+            self.cpu + other.cpu,
+            self.system + other.system,
+            self.faults + other.faults,
+            self.switches + other.switches,
+        )
+
 
 def _switches(status: str) -> int:
     """Voluntary and involuntary context switches, from a /proc status file."""
@@ -62,25 +70,32 @@ def member_threads(pids: list[int]) -> dict[str, Threads]:
                 status = (task / "status").read_text()
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            group = named.setdefault(comm.rstrip("0123456789_-"), Threads())
-            group.cpu += (int(fields[11]) + int(fields[12])) / TICK
-            group.system += int(fields[12]) / TICK
-            group.faults += int(fields[7])
-            group.switches += _switches(status)
+            name = comm.rstrip("0123456789_-")
+            counted = Threads(
+                (int(fields[11]) + int(fields[12])) / TICK,
+                int(fields[12]) / TICK,
+                int(fields[7]),
+                _switches(status),
+            )
+            named[name] = named.get(name, Threads()) + counted
     return named
+
+
+def is_pillow(name: str) -> bool:
+    """Whether a group of `member_threads` holds the members' Pillow threads."""
+    from bench.pipeline_bench import PILLOW_THREAD
+
+    return name.startswith(PILLOW_THREAD.rstrip("_"))
 
 
 def split(named: dict[str, Threads]) -> tuple[Threads, Threads]:
     """(the Pillow threads, every other thread) summed."""
-    from bench.pipeline_bench import PILLOW_THREAD
-
     pillow, other = Threads(), Threads()
     for name, threads in named.items():
-        total = pillow if name.startswith(PILLOW_THREAD.rstrip("_")) else other
-        total.cpu += threads.cpu
-        total.system += threads.system
-        total.faults += threads.faults
-        total.switches += threads.switches
+        if is_pillow(name):
+            pillow += threads
+        else:
+            other += threads
     return pillow, other
 
 
@@ -97,7 +112,6 @@ def _line(name: str, threads: Threads, images: int) -> str:
 
 def measure(args: argparse.Namespace) -> None:
     from bench import pipeline_bench as bench
-    from bench.pipeline_bench import PILLOW_THREAD
 
     specs = bench.plan(bench.COUNT)
     bench.ensure_images(specs)
@@ -124,8 +138,9 @@ def measure(args: argparse.Namespace) -> None:
             print(f"  {_line('Pillow threads:', pillow, images)}", flush=True)
             print(f"  {_line('other threads: ', other, images)}", flush=True)
             for name, threads in sorted(named.items(), key=lambda kv: -kv[1].cpu):
-                if threads.cpu > 0.00005 * images and not name.startswith(PILLOW_THREAD.rstrip("_")):
-                    print(f"    {_line(f'{name + chr(58):<15}', threads, images)}", flush=True)
+                if threads.cpu > 0.00005 * images and not is_pillow(name):
+                    label = f"{name}:"
+                    print(f"    {_line(f'{label:<15}', threads, images)}", flush=True)
             parts = ", ".join(f"{k} {1000 * v / images:.2f}" for k, v in sorted(run.cpu.items()))
             print(f"  by component, ms per image: {parts}", flush=True)
 
